@@ -1,0 +1,35 @@
+# A newcomer's two commands: `make demo` (kubectl through credplugin against a local API
+# server, no cloud account) and `make test` (ruff, mypy, pytest). Both set up .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test lint demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# compat mode: a plain path entry, not an import hook that loads pathlib and re at startup
+	$(BIN)/pip install -q -e '.[test]' --config-settings editable_mode=compat
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check credplugin tests benchmarks scripts
+	$(BIN)/ruff format --check credplugin tests benchmarks scripts
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+demo: $(STAMP)
+	$(BIN)/python scripts/demo.py
+
+bench: $(STAMP)
+	$(BIN)/python -m compileall -q credplugin
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -1,0 +1,339 @@
+"""The on-disk token cache: one JSON file per key, one lock file per key.
+
+Guarantees, whatever else happens on the machine:
+- the directory is 0700 and every file 0600, written to a temp file and renamed into place,
+  so a reader sees the old entry or the new one, never half of one;
+- a file that is a symlink, not a regular file, not ours, readable or writable by others,
+  corrupt, or filed under another key is ignored (and later replaced), never trusted;
+- one lock per key, held across "check, fetch, write", so that many kubectl processes
+  starting at once cause one upstream fetch: the others wait, then read the fresh entry.
+
+The cache knows nothing of providers: it stores Credentials under opaque keys.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import time
+
+from credplugin import fastjson
+from credplugin.credential import Credential
+from credplugin.errors import CredpluginError, Timeout
+
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+    from typing import Any
+
+FORMAT = "credplugin-cache/1"
+MAX_ENTRY_BYTES = 1 << 20
+# A temp file this old was left by a killed process; nobody will rename it any more.
+STALE_TEMP_SECONDS = 3600.0
+LOCK_POLL_SECONDS = 0.05
+
+try:  # hashlib pulls in OpenSSL (~2.5 ms); the builtin module is enough for one digest.
+    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - Python 3.12+ renamed it
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore,no-redef]
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment,unused-ignore]
+
+
+class CacheUnavailable(CredpluginError):
+    """The cache directory cannot be created or used; callers go on without a cache."""
+
+
+def default_dir(environ: Mapping[str, str]) -> str:
+    """`$CREDPLUGIN_CACHE_DIR` > `$KUBECACHEDIR/credplugin` > `~/.kube/cache/credplugin`."""
+    if environ.get("CREDPLUGIN_CACHE_DIR"):
+        return environ["CREDPLUGIN_CACHE_DIR"]
+    if environ.get("KUBECACHEDIR"):
+        return os.path.join(environ["KUBECACHEDIR"], "credplugin")
+    return os.path.join(os.path.expanduser("~"), ".kube", "cache", "credplugin")
+
+
+def make_key(material: Mapping[str, Any]) -> str:
+    """sha256 of the canonical JSON of everything that decides which credential is issued."""
+    canonical = fastjson.dumps(material, sort_keys=True)
+    return str(sha256(canonical.encode()).hexdigest())
+
+
+class Entry:
+    """A cached credential plus what a person needs to recognise it (never secrets)."""
+
+    __slots__ = ("created_at", "credential", "key", "provider", "summary")
+
+    def __init__(
+        self,
+        key: str,
+        provider: str,
+        credential: Credential,
+        created_at: float,
+        summary: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.key = key
+        self.provider = provider
+        self.credential = credential
+        self.created_at = created_at
+        self.summary: Mapping[str, Any] = summary or {}
+
+    def to_json(self) -> str:
+        return fastjson.dumps(
+            {
+                "format": FORMAT,
+                "key": self.key,
+                "provider": self.provider,
+                "createdAt": self.created_at,
+                "summary": dict(self.summary),
+                "credential": self.credential.to_dict(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, key: str, data: bytes) -> Entry:
+        doc = fastjson.loads(data)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise ValueError("not a credplugin cache entry")
+        if doc.get("key") != key:
+            # A file copied or renamed from another key must not answer for this one.
+            raise ValueError("entry was written for another key")
+        provider, created, summary = doc.get("provider"), doc.get("createdAt"), doc.get("summary")
+        cred = doc.get("credential")
+        if not isinstance(provider, str) or not isinstance(cred, dict):
+            raise ValueError("entry lacks provider or credential")
+        if not isinstance(created, (int, float)) or isinstance(created, bool):
+            raise ValueError("entry lacks createdAt")
+        if not isinstance(summary, dict):
+            raise ValueError("entry summary is not an object")
+        return cls(key, provider, Credential.from_dict(cred), float(created), summary)
+
+
+class CacheStore:
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def entry_path(self, key: str) -> str:
+        return os.path.join(self.directory, key + ".json")
+
+    def lock_path(self, key: str) -> str:
+        return os.path.join(self.directory, key + ".lock")
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def read(self, key: str) -> tuple[Entry | None, str]:
+        """The entry for `key`, or None and the reason it was not usable."""
+        try:
+            data = self._read_private_file(self.entry_path(key))
+        except FileNotFoundError:
+            return None, "no entry"
+        except (OSError, ValueError) as exc:
+            return None, f"ignored: {_describe(exc)}"
+        if data is None:
+            return None, "no entry"
+        try:
+            return Entry.from_json(key, data), "ok"
+        except (ValueError, TypeError, KeyError) as exc:
+            return None, f"ignored: {exc}"
+
+    @staticmethod
+    def _read_private_file(path: str) -> bytes | None:
+        # O_NOFOLLOW: a symlink planted in place of an entry is never followed.
+        # O_NONBLOCK: a FIFO planted there cannot block us.
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+        fd = os.open(path, flags)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError("not a regular file")
+            if st.st_uid != os.getuid():
+                raise ValueError("owned by another user")
+            if st.st_mode & 0o077:
+                raise ValueError(f"mode {stat.S_IMODE(st.st_mode):04o} is not private")
+            if st.st_size > MAX_ENTRY_BYTES:
+                raise ValueError("too large")
+            chunks = []
+            while True:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def ensure_directory(self) -> None:
+        """Create the directory 0700, or tighten one of ours that is open to others."""
+        try:
+            os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            st = os.stat(self.directory)
+        except OSError as exc:
+            raise CacheUnavailable(
+                f"cannot create cache directory {self.directory}: {_describe(exc)}"
+            ) from exc
+        if not stat.S_ISDIR(st.st_mode):
+            raise CacheUnavailable(f"cache path {self.directory} is not a directory")
+        if st.st_uid != os.getuid():
+            raise CacheUnavailable(f"cache directory {self.directory} belongs to another user")
+        if st.st_mode & 0o077:
+            try:
+                os.chmod(self.directory, 0o700)
+            except OSError as exc:
+                raise CacheUnavailable(
+                    f"cannot make cache directory {self.directory} private: {_describe(exc)}"
+                ) from exc
+
+    def write(self, entry: Entry) -> None:
+        """Atomically replace the entry for `entry.key`. Raises CacheUnavailable on failure."""
+        self.ensure_directory()
+        final = self.entry_path(entry.key)
+        temp = f"{final}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
+        data = entry.to_json().encode()
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            # rename replaces whatever was there (a corrupt file, a symlink) without following it.
+            os.replace(temp, final)
+        except BaseException as exc:
+            _unlink_quietly(temp)
+            if isinstance(exc, OSError):
+                raise CacheUnavailable(
+                    f"cannot write cache entry in {self.directory}: {_describe(exc)}"
+                ) from exc
+            raise
+        self._sweep_stale_temps()
+
+    def remove(self, key: str) -> bool:
+        try:
+            os.unlink(self.entry_path(key))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _sweep_stale_temps(self) -> None:
+        cutoff = time.time() - STALE_TEMP_SECONDS
+        try:
+            with os.scandir(self.directory) as it:
+                for item in it:
+                    if (
+                        ".json.tmp." in item.name
+                        and item.stat(follow_symlinks=False).st_mtime < cutoff
+                    ):
+                        _unlink_quietly(item.path)
+        except OSError:
+            pass
+
+    # -- locking ---------------------------------------------------------------------------
+
+    def lock(
+        self, key: str, wait_seconds: float, on_wait: Callable[[str], None] | None = None
+    ) -> KeyLock:
+        self.ensure_directory()
+        return KeyLock(self.lock_path(key), wait_seconds, on_wait)
+
+    def keys(self) -> Iterator[str]:
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return
+        for name in sorted(names):
+            if name.endswith(".json") and len(name) == 69:
+                yield name[:-5]
+
+
+class KeyLock:
+    """An exclusive flock on `<key>.lock`, acquired with a bounded wait.
+
+    flock locks die with their process, so a crashed or killed holder never leaves a stale
+    lock behind. The holder's pid is written into the file so that waiters can name it.
+    """
+
+    def __init__(
+        self, path: str, wait_seconds: float, on_wait: Callable[[str], None] | None
+    ) -> None:
+        self.path = path
+        self.wait_seconds = wait_seconds
+        self.on_wait = on_wait
+        self.fd: int | None = None
+        self.waited = 0.0
+        # Call on_wait only once the wait has lasted this long.
+        self.notice_after = 0.0
+
+    def __enter__(self) -> KeyLock:
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise CacheUnavailable(f"cannot open lock file {self.path}: {_describe(exc)}") from exc
+        start = time.monotonic()
+        deadline = start + self.wait_seconds
+        told = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise CacheUnavailable(
+                            f"cannot lock {self.path}: {_describe(exc)}"
+                        ) from exc
+                waited = time.monotonic() - start
+                if not told and self.on_wait is not None and waited >= self.notice_after:
+                    self.on_wait(_holder(fd))
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise Timeout(
+                        f"gave up after {self.wait_seconds:.0f}s waiting for another credplugin "
+                        f"process ({_holder(fd)}) that is fetching this credential",
+                        hint="finish or cancel that login, then run the command again",
+                    )
+                time.sleep(LOCK_POLL_SECONDS)
+            self.waited = time.monotonic() - start
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.fd is not None:
+            # Closing the descriptor releases the flock.
+            os.close(self.fd)
+            self.fd = None
+
+
+def _holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        pid = ""
+    return f"pid {pid}" if pid.isdigit() else "pid unknown"
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        if exc.errno == errno.ELOOP:
+            return "it is a symbolic link"
+        return exc.strerror.lower()
+    return str(exc)

@@ -1,0 +1,115 @@
+"""The click command line: help, usage errors, and commands other than the providers.
+
+Provider subcommands are built from the same `Option` declarations the hot path parses, and
+load lazily: `credplugin --help` imports no provider module. A provider command that click
+accepts is handed to the same runner the hot path uses.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+from click.core import ParameterSource
+
+from credplugin import __version__, registry, runner
+from credplugin.options import COMMON_OPTIONS, Option
+from credplugin.providers.base import NotImplementedYet
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+_CLICK_TYPES: dict[str, Any] = {"str": click.STRING, "int": click.INT, "float": click.FLOAT}
+
+
+def click_option(opt: Option) -> click.Option:
+    help_text = opt.help
+    if opt.envvar:
+        help_text += f" [env: {opt.envvar}]"
+    kwargs: dict[str, Any] = {"help": help_text, "hidden": opt.hidden, "multiple": opt.multiple}
+    if opt.type == "flag":
+        kwargs["is_flag"] = True
+    elif opt.type == "count":
+        kwargs["count"] = True
+    else:
+        kwargs["type"] = (
+            click.Choice(opt.choices) if opt.type == "choice" else _CLICK_TYPES[opt.type]
+        )
+        kwargs["metavar"] = opt.metavar
+        if opt.default is not None:
+            kwargs["default"] = opt.default
+            kwargs["show_default"] = True
+    return click.Option([*opt.spellings, opt.dest], **kwargs)
+
+
+def provider_command(entry: registry.ProviderEntry) -> click.Command:
+    module = entry.load()
+    options = module.OPTIONS + COMMON_OPTIONS
+    params: list[click.Parameter] = [click_option(o) for o in options]
+    stub = issubclass(module.PROVIDER, NotImplementedYet)
+
+    def callback(**_: Any) -> None:
+        ctx = click.get_current_context()
+        given = {
+            name: value
+            for name, value in ctx.params.items()
+            if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+        }
+        ctx.exit(runner.main(entry, given, os.environ))
+
+    aliases = f" (Backstage: {', '.join(entry.aliases)})" if entry.aliases else ""
+    return click.Command(
+        entry.name,
+        params=[] if stub else params,
+        callback=callback,
+        help=f"{entry.summary}{aliases}\n\nPrints one client.authentication.k8s.io "
+        "ExecCredential on stdout; every message goes to stderr.",
+        short_help=entry.summary + (" [not implemented yet]" if stub else ""),
+        context_settings={
+            **CONTEXT_SETTINGS,
+            **({"ignore_unknown_options": True, "allow_extra_args": True} if stub else {}),
+        },
+    )
+
+
+class ProviderGroup(click.Group):
+    """Provider subcommands come from the registry; Backstage names work as hidden aliases."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [p.name for p in registry.PROVIDERS] + sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = registry.lookup(cmd_name)
+        if entry is not None:
+            return provider_command(entry)
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Listing must not import every provider module: use the registry's summaries.
+        rows = [(p.name, p.summary) for p in registry.PROVIDERS]
+        with formatter.section("Providers (Backstage authProviders)"):
+            formatter.write_dl(rows)
+        others = [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items())]
+        if others:
+            with formatter.section("Commands"):
+                formatter.write_dl(others)
+
+
+@click.group(cls=ProviderGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, prog_name="credplugin")
+def cli() -> None:
+    """kubectl exec credential plugin: Backstage's Kubernetes authProviders for any kubeconfig.
+
+    Use a provider subcommand as the command of a kubeconfig `exec:` user entry. Tokens are
+    cached on disk (0600) until shortly before they expire.
+    """
+
+
+def main(args: list[str]) -> int:
+    try:
+        cli.main(args=args, prog_name="credplugin", standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        return 1
+    raise AssertionError("click's standalone mode always exits")

@@ -1,0 +1,37 @@
+"""Process entry point, kept free of click.
+
+kubectl runs this on every command. A provider subcommand whose arguments parse cleanly goes
+straight to the runner, and a cache hit costs little more than starting Python. Everything
+else (help, usage errors, the tool commands) goes to the click CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from credplugin import registry
+
+HELP_FLAGS = ("--help", "-h")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and not any(flag in args for flag in HELP_FLAGS):
+        provider = registry.lookup(args[0])
+        if provider is not None:
+            from credplugin.errors import UsageError
+            from credplugin.options import COMMON_OPTIONS, parse_argv
+
+            try:
+                command_line = parse_argv(provider.load().OPTIONS + COMMON_OPTIONS, args[1:])
+            except UsageError:
+                pass  # click reports it, with the usage line
+            else:
+                from credplugin import runner
+
+                return runner.main(provider, command_line, os.environ)
+
+    from credplugin.cli import main as cli_main
+
+    return cli_main(args)

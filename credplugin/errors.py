@@ -1,0 +1,57 @@
+"""The few ways credplugin fails, each with an exit code and a message a person can act on.
+
+A message says what failed and why; `hint` says what to do. Neither ever holds a secret.
+"""
+
+from __future__ import annotations
+
+
+class CredpluginError(Exception):
+    """Base class: printed as one line on stderr, traceback only with -v."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message.rstrip(".")
+        if self.hint:
+            text += f"; {self.hint}"
+        return " ".join(text.split())
+
+
+class UsageError(CredpluginError):
+    """Bad arguments, bad cluster config, bad option values."""
+
+    exit_code = 2
+
+
+class InteractionRequired(CredpluginError):
+    """A person is needed (a prompt or a login) but kubectl said nobody can answer."""
+
+    exit_code = 3
+
+
+class UpstreamError(CredpluginError):
+    """The identity provider, token file or proxy failed or refused."""
+
+    exit_code = 4
+
+
+class Timeout(UpstreamError):
+    """A network call or a wait ran past its bound."""
+
+    exit_code = 5
+
+
+class NotImplementedProvider(CredpluginError):
+    exit_code = 6
+
+
+class Interrupted(CredpluginError):
+    """SIGINT or SIGTERM: we stop cleanly, releasing the lock and leaving no partial file."""
+
+    exit_code = 130

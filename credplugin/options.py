@@ -1,0 +1,287 @@
+"""Provider options, declared once and parsed without click.
+
+Every provider declares its options as a tuple of `Option`. The same declarations build the
+click command (help, usage errors) and feed `parse_argv`, the small parser the hot path uses:
+importing click costs more than starting Python, and a cache hit must not pay for it.
+
+Values resolve with the precedence the exec protocol needs, so that one kubeconfig user entry
+can serve many clusters: command line > cluster config (`spec.cluster.config`) > environment
+variable > default.
+"""
+
+from __future__ import annotations
+
+from credplugin.errors import UsageError
+
+# typing, dataclasses and pathlib are kept off this module: it is on the hot path, and
+# together they cost about as much as starting the interpreter.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any, Literal
+
+    OptionType = Literal["str", "int", "float", "flag", "choice", "count"]
+
+
+class Option:
+    """One command-line option: `--name VALUE` (or a flag), plus any alias spellings."""
+
+    __slots__ = (
+        "aliases",
+        "choices",
+        "default",
+        "envvar",
+        "help",
+        "hidden",
+        "identity",
+        "metavar",
+        "multiple",
+        "name",
+        "secret",
+        "type",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        *,
+        type: OptionType = "str",
+        aliases: tuple[str, ...] = (),
+        choices: tuple[str, ...] = (),
+        multiple: bool = False,
+        default: Any = None,
+        metavar: str | None = None,
+        envvar: str | None = None,
+        identity: bool = True,
+        secret: bool = False,
+        hidden: bool = False,
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.type: OptionType = type
+        self.aliases = aliases
+        self.choices = choices
+        self.multiple = multiple
+        self.default = default
+        self.metavar = metavar
+        self.envvar = envvar
+        # Part of the cache key: two invocations that differ here must never share a token.
+        self.identity = identity
+        # Never echoed back (login hints, logs, cache summaries).
+        self.secret = secret
+        self.hidden = hidden
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r})"
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name
+
+    @property
+    def spellings(self) -> tuple[str, ...]:
+        return (self.flag, *self.aliases)
+
+    @property
+    def takes_value(self) -> bool:
+        return self.type not in ("flag", "count")
+
+    def convert(self, raw: Any, source: str) -> Any:
+        """One raw value (a string from argv or env, or JSON from cluster config), typed."""
+        try:
+            if self.type == "flag":
+                if isinstance(raw, bool):
+                    return raw
+                text = str(raw).strip().lower()
+                if text in ("1", "true", "yes", "on"):
+                    return True
+                if text in ("0", "false", "no", "off", ""):
+                    return False
+                raise ValueError(raw)
+            if self.type == "count":
+                return int(raw)
+            if self.type == "int":
+                if isinstance(raw, bool):
+                    raise ValueError(raw)
+                return int(raw)
+            if self.type == "float":
+                if isinstance(raw, bool):
+                    raise ValueError(raw)
+                return float(raw)
+            if isinstance(raw, (dict, list)) or raw is None:
+                raise ValueError(raw)
+            text = raw if isinstance(raw, str) else _json_scalar_text(raw)
+            if self.type == "choice" and text not in self.choices:
+                raise UsageError(
+                    f"invalid value for {self.flag} (from {source}): {text!r} is not one of "
+                    + ", ".join(repr(c) for c in self.choices)
+                )
+            return text
+        except (TypeError, ValueError):
+            shown = "***" if self.secret else repr(raw)
+            raise UsageError(
+                f"invalid value for {self.flag} (from {source}): {shown} is not a valid {self.type}"
+            ) from None
+
+
+def _json_scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# Options every provider subcommand takes. None of them changes which credential is issued.
+COMMON_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "cache-dir",
+        "Cache directory [default: $CREDPLUGIN_CACHE_DIR, $KUBECACHEDIR/credplugin, "
+        "~/.kube/cache/credplugin].",
+        metavar="DIR",
+        identity=False,
+    ),
+    Option("no-cache", "Neither read nor write the token cache.", type="flag", identity=False),
+    Option(
+        "force-refresh",
+        "Fetch a new credential even if the cached one is still fresh.",
+        type="flag",
+        identity=False,
+    ),
+    Option(
+        "refresh-margin",
+        "Refresh a cached token this many seconds before it expires (at most half its lifetime).",
+        type="float",
+        default=300.0,
+        metavar="SECONDS",
+        identity=False,
+    ),
+    Option(
+        "api-version",
+        "ExecCredential apiVersion when KUBERNETES_EXEC_INFO is absent.",
+        type="choice",
+        choices=("v1", "v1beta1"),
+        metavar="v1|v1beta1",
+        identity=False,
+    ),
+    Option(
+        "timeout",
+        "Timeout for every network call.",
+        type="float",
+        default=30.0,
+        metavar="SECONDS",
+        identity=False,
+    ),
+    Option(
+        "server",
+        "Cluster server URL for the cache key when KUBERNETES_EXEC_INFO carries none "
+        "(to log in by hand for a kubeconfig that sets provideClusterInfo).",
+        metavar="URL",
+        identity=False,
+        hidden=True,
+    ),
+    Option(
+        "verbose",
+        "Log to stderr; repeat for more detail.",
+        type="count",
+        aliases=("-v",),
+        default=0,
+        identity=False,
+    ),
+)
+
+
+def _index(options: Iterable[Option]) -> dict[str, Option]:
+    table: dict[str, Option] = {}
+    for opt in options:
+        for spelling in opt.spellings:
+            table[spelling] = opt
+    return table
+
+
+def parse_argv(options: Sequence[Option], argv: Sequence[str]) -> dict[str, Any]:
+    """Parse `argv` (the tokens after the subcommand) the way click would for these options.
+
+    Accepts `--name VALUE`, `--name=VALUE`, `-x VALUE`, `-xVALUE`, flags, and counted `-vvv`.
+    Returns the typed values given, by dest. Raises UsageError on anything else; the caller
+    then lets click report it with full usage.
+    """
+    table = _index(options)
+    values: dict[str, Any] = {}
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        if word == "--" or not word.startswith("-") or word == "-":
+            raise UsageError(f"unexpected argument {word!r}")
+        name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
+        opt = table.get(name)
+        if opt is None and not word.startswith("--") and len(word) > 2:
+            # Short option with its value attached (-iVALUE) or repeated (-vvv).
+            opt = table.get(word[:2])
+            if opt is not None and opt.type == "count" and set(word[1:]) == {word[1]}:
+                values[opt.dest] = values.get(opt.dest, 0) + len(word) - 1
+                continue
+            if opt is not None and opt.takes_value:
+                name, eq, inline = word[:2], "=", word[2:]
+            else:
+                opt = None
+        if opt is None:
+            raise UsageError(f"no such option: {name}")
+        if not opt.takes_value:
+            if eq:
+                raise UsageError(f"option {name} does not take a value")
+            values[opt.dest] = values.get(opt.dest, 0) + 1 if opt.type == "count" else True
+            continue
+        if eq:
+            raw = inline
+        elif i < len(argv):
+            raw = argv[i]
+            i += 1
+        else:
+            raise UsageError(f"option {name} requires an argument")
+        value = opt.convert(raw, "the command line")
+        if opt.multiple:
+            values.setdefault(opt.dest, []).append(value)
+        else:
+            values[opt.dest] = value
+    return values
+
+
+def resolve(
+    options: Sequence[Option],
+    command_line: Mapping[str, Any],
+    cluster_config: Mapping[str, Any],
+    environ: Mapping[str, str],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Apply the precedence rules. Returns (values by dest, where each value came from)."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in options:
+        dest = opt.dest
+        if dest in command_line:
+            values[dest], sources[dest] = command_line[dest], "command line"
+        elif opt.name in cluster_config and cluster_config[opt.name] is not None:
+            values[dest] = _convert_config(opt, cluster_config[opt.name])
+            sources[dest] = "cluster config"
+        elif opt.envvar and environ.get(opt.envvar):
+            raw = environ[opt.envvar]
+            source = f"${opt.envvar}"
+            values[dest] = [opt.convert(raw, source)] if opt.multiple else opt.convert(raw, source)
+            sources[dest] = source
+        else:
+            default = opt.default
+            values[dest] = list(default or ()) if opt.multiple else default
+            sources[dest] = "default"
+    return values, sources
+
+
+def _convert_config(opt: Option, raw: Any) -> Any:
+    source = f"cluster config key {opt.name!r}"
+    if opt.multiple:
+        items = raw if isinstance(raw, list) else [raw]
+        return [opt.convert(item, source) for item in items]
+    return opt.convert(raw, source)

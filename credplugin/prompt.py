@@ -1,0 +1,50 @@
+"""Talking to a person: messages on stderr, answers from stdin only when kubectl says a
+person is there (`spec.interactive`). Anything that needs an answer when nobody can give one
+fails at once, naming the command to run in a terminal. It never hangs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from credplugin import log
+from credplugin.errors import InteractionRequired
+
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+
+class Prompter:
+    def __init__(self, interactive: bool, terminal_command: Callable[[], str]) -> None:
+        self.interactive = interactive
+        # Builds the command that does the same login by hand (secrets left out); lazily,
+        # since only a failure needs it.
+        self._terminal_command = terminal_command
+
+    @property
+    def terminal_command(self) -> str:
+        return self._terminal_command()
+
+    def tell(self, message: str) -> None:
+        log.notice(message)
+
+    def require_person(self, what: str) -> None:
+        if not self.interactive:
+            raise InteractionRequired(
+                f"{what} needs a person, but kubectl runs this plugin non-interactively",
+                hint=f"run `{self.terminal_command}` in a terminal, then retry",
+            )
+
+    def ask(self, question: str, *, secret: bool = False) -> str:
+        self.require_person(question.rstrip(": "))
+        if secret:
+            import getpass
+
+            return getpass.getpass(question, stream=sys.stderr)
+        sys.stderr.write(question)
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:
+            raise InteractionRequired(f"{question.rstrip(': ')}: no answer (stdin closed)")
+        return line.rstrip("\n")

@@ -1,0 +1,15 @@
+"""aks: not implemented yet; the subcommand exits non-zero saying so."""
+
+from __future__ import annotations
+
+from credplugin.options import Option
+from credplugin.providers.base import NotImplementedYet
+
+OPTIONS: tuple[Option, ...] = ()
+
+
+class AksProvider(NotImplementedYet):
+    NAME = "aks"
+
+
+PROVIDER = AksProvider

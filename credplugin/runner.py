@@ -1,0 +1,298 @@
+"""One path for every provider: exec request -> options -> cache -> provider -> stdout.
+
+    run()      resolve options, answer from the cache when the entry is fresh
+    _refresh() under the per-key lock: re-check, fetch, write, or serve a still-valid token
+    _emit()    the one ExecCredential document on stdout
+
+Only a cache miss imports anything heavy, and only inside the provider's fetch().
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from credplugin import execinfo, log
+from credplugin.cache import CacheStore, CacheUnavailable, Entry, default_dir, make_key
+from credplugin.errors import CredpluginError, Interrupted, Timeout, UsageError
+from credplugin.options import COMMON_OPTIONS, resolve
+from credplugin.prompt import Prompter
+from credplugin.providers.base import FetchContext, NotImplementedYet
+
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from credplugin.credential import Credential
+    from credplugin.options import Option
+    from credplugin.providers.base import Provider
+    from credplugin.registry import ProviderEntry
+
+KEY_VERSION = 1
+# Say "waiting for another process" only once a wait is long enough for a person to wonder.
+WAIT_NOTICE_SECONDS = 1.0
+
+
+class _Deadline(BaseException):
+    """Raised by the watchdog. A BaseException, so no SDK's `except Exception` swallows it."""
+
+
+class _Terminated(BaseException):
+    """SIGTERM, turned into an exception so that `finally` blocks release locks and files."""
+
+
+def main(entry: ProviderEntry, command_line: dict[str, Any], environ: Mapping[str, str]) -> int:
+    """Run one provider subcommand; the process exit code. Never raises, never a traceback
+    unless -v, and stdout holds exactly one ExecCredential or nothing at all."""
+    log.set_verbosity(int(command_line.get("verbose") or 0))
+    out = _StdoutGuard()
+    try:
+        credential, api_version = run(entry, command_line, environ)
+        document = execinfo.render(api_version, credential)
+        out.write(document)
+        return 0
+    except CredpluginError as exc:
+        return _fail(exc)
+    except (KeyboardInterrupt, _Terminated):
+        return _fail(Interrupted("interrupted; nothing was cached and no lock is held"))
+    except _Deadline:
+        return _fail(Timeout("gave up: the credential fetch ran past its time limit"))
+    except Exception as exc:
+        return _fail(CredpluginError(f"internal error: {type(exc).__name__}: {exc}"), exc)
+    finally:
+        out.restore()
+
+
+def run(
+    entry: ProviderEntry, command_line: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[Credential, str]:
+    module = entry.load()
+    if issubclass(module.PROVIDER, NotImplementedYet):
+        raise module.PROVIDER({}).not_implemented()
+    request = execinfo.parse_request(
+        environ.get(execinfo.ENV), command_line.get("api_version"), _stdin_is_tty()
+    )
+    for warning in request.warnings:
+        log.warn(warning)
+
+    options: tuple[Option, ...] = module.OPTIONS + COMMON_OPTIONS
+    values, sources = resolve(options, command_line, request.cluster_config, environ)
+    log.set_verbosity(int(values["verbose"] or 0))
+    _warn_unknown_config(options, request.cluster_config)
+    provider = module.PROVIDER(values)
+    server = request.server or values.get("server")
+    ctx = FetchContext(
+        interactive=request.interactive,
+        timeout=float(values["timeout"]),
+        server=server,
+        force_refresh=bool(values["force_refresh"]),
+        prompter=Prompter(
+            request.interactive,
+            lambda: terminal_command(entry, module.OPTIONS, values, sources, server),
+        ),
+    )
+    provider.preflight(ctx)
+    if not provider.cacheable or values["no_cache"]:
+        return _fetch(provider, ctx), request.api_version
+
+    store = CacheStore(values["cache_dir"] or default_dir(environ))
+    material = {
+        "v": KEY_VERSION,
+        "provider": entry.name,
+        "server": server,
+        "options": {o.name: values[o.dest] for o in module.OPTIONS if o.identity},
+        "env": {name: environ[name] for name in entry.identity_env if name in environ},
+    }
+    key = make_key(material)
+    margin = max(0.0, float(values["refresh_margin"]))
+    now = time.time()
+    if not ctx.force_refresh:
+        cached, why = store.read(key)
+        if cached is not None and cached.credential.is_fresh(now, margin):
+            log.info(f"cache hit {key[:12]} ({_time_left(cached.credential, now)})")
+            return cached.credential, request.api_version
+        log.info(f"cache miss {key[:12]}: {why if cached is None else 'near expiry'}")
+    summary = {
+        o.name: values[o.dest]
+        for o in module.OPTIONS
+        if o.identity and not o.secret and values[o.dest] not in (None, [], False)
+    }
+    if server:
+        summary["server"] = server
+    return _refresh(entry, provider, ctx, store, key, margin, summary), request.api_version
+
+
+def _refresh(
+    entry: ProviderEntry,
+    provider: Provider,
+    ctx: FetchContext,
+    store: CacheStore,
+    key: str,
+    margin: float,
+    summary: dict[str, Any],
+) -> Credential:
+    started = time.time()
+
+    def waiting(holder: str) -> None:
+        log.notice(f"waiting for another credplugin process ({holder}) fetching this credential")
+
+    try:
+        lock = store.lock(key, provider.lock_wait_seconds(ctx.timeout), waiting)
+        lock.notice_after = WAIT_NOTICE_SECONDS
+        with lock:
+            cached, _ = store.read(key)
+            now = time.time()
+            if cached is not None:
+                fresh = cached.credential.is_fresh(now, margin)
+                # With --force-refresh, a credential written while we waited is the refresh.
+                if fresh and (not ctx.force_refresh or cached.created_at >= started):
+                    log.info(f"fetched by another process while we waited {lock.waited:.1f}s")
+                    return cached.credential
+            ctx.previous = cached.credential if cached is not None else None
+            try:
+                credential = _fetch(provider, ctx)
+            except CredpluginError as exc:
+                if isinstance(exc, UsageError) or cached is None or ctx.force_refresh:
+                    raise
+                if cached.credential.is_expired(now):
+                    raise
+                log.warn(
+                    f"refresh failed ({exc.one_line()}); serving the cached credential, "
+                    f"{_time_left(cached.credential, now)}"
+                )
+                return cached.credential
+            try:
+                store.write(Entry(key, entry.name, credential, time.time(), summary))
+            except CacheUnavailable as exc:
+                log.warn(f"{exc.one_line()}; the credential was not cached")
+            return credential
+    except CacheUnavailable as exc:
+        log.warn(f"{exc.one_line()}; going on without the cache")
+        return _fetch(provider, ctx)
+
+
+def _fetch(provider: Provider, ctx: FetchContext) -> Credential:
+    """provider.fetch() under a hard deadline, with SIGTERM turned into a clean unwind."""
+    # The C module that `signal` wraps: `signal` itself imports enum (~3 ms), and the
+    # service-account provider, which always fetches, is a hot path.
+    signal = sys.modules.get("_signal") or __import__("signal")
+
+    deadline = provider.deadline_seconds(ctx.timeout)
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _Deadline
+
+    def on_term(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
+    previous_term = signal.signal(signal.SIGTERM, on_term)
+    signal.setitimer(signal.ITIMER_REAL, deadline)
+    try:
+        credential = provider.fetch(ctx)
+    except _Deadline:
+        raise Timeout(
+            f"{provider.NAME}: no credential after {deadline:.0f}s",
+            hint="check the network path to the identity provider, or raise --timeout",
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_alarm)
+        signal.signal(signal.SIGTERM, previous_term)
+    credential = credential.with_issued(time.time())
+    if credential.identity:
+        log.info(f"credential for {credential.identity} ({_time_left(credential, time.time())})")
+    return credential
+
+
+def terminal_command(
+    entry: ProviderEntry,
+    options: tuple[Option, ...],
+    values: Mapping[str, Any],
+    sources: Mapping[str, str],
+    server: str | None,
+) -> str:
+    """The command a person runs in a terminal to do the same fetch into the same cache key.
+
+    Options that came from the cluster config are spelled out (a terminal has no
+    KUBERNETES_EXEC_INFO), so is the server; secrets are left for the person to supply."""
+    import shlex
+
+    words = ["credplugin", entry.name]
+    for opt in options:
+        if sources.get(opt.dest) not in ("command line", "cluster config") or opt.secret:
+            continue
+        value = values[opt.dest]
+        for item in value if opt.multiple else [value]:
+            if opt.type == "flag":
+                if item:
+                    words.append(opt.flag)
+            else:
+                words += [opt.flag, str(item)]
+    if server:
+        words += ["--server", server]
+    if values.get("cache_dir"):
+        words += ["--cache-dir", str(values["cache_dir"])]
+    return shlex.join(words)
+
+
+def _warn_unknown_config(options: tuple[Option, ...], config: Mapping[str, Any]) -> None:
+    known = {o.name for o in options}
+    unknown = sorted(k for k in config if k not in known)
+    if unknown:
+        log.debug("cluster config keys that are not options here: " + ", ".join(unknown))
+
+
+def _time_left(credential: Credential, now: float) -> str:
+    left = credential.seconds_left(now)
+    if left is None:
+        return "no expiry"
+    return f"expires in {left / 60:.1f} min" if left >= 0 else "expired"
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
+
+
+def _fail(exc: CredpluginError, cause: BaseException | None = None) -> int:
+    log.error(exc.one_line())
+    if log.verbosity() >= 1:
+        import traceback
+
+        traceback.print_exception(cause or exc, file=sys.stderr)
+    return exc.exit_code
+
+
+class _StdoutGuard:
+    """Keep file descriptor 1 for the ExecCredential alone.
+
+    While a provider runs, fd 1 points at stderr, so a library's print(), a browser launcher
+    or a child process cannot corrupt the document kubectl parses. The real stdout is written
+    once, at the end, with the whole document.
+    """
+
+    def __init__(self) -> None:
+        sys.stdout.flush()
+        try:
+            self.saved: int | None = os.dup(1)
+            os.dup2(2, 1)
+        except OSError:
+            self.saved = None
+
+    def write(self, document: str) -> None:
+        data = document.encode()
+        fd = 1 if self.saved is None else self.saved
+        while data:
+            data = data[os.write(fd, data) :]
+
+    def restore(self) -> None:
+        if self.saved is not None:
+            sys.stdout.flush()
+            os.dup2(self.saved, 1)
+            os.close(self.saved)
+            self.saved = None
