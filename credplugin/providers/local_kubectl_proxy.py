@@ -19,9 +19,7 @@ brings the proxy up before kubectl is used.
 from __future__ import annotations
 
 import os
-import socket
 import time
-from urllib.parse import urlsplit
 
 from credplugin import log
 from credplugin.credential import Credential
@@ -102,7 +100,7 @@ class LocalKubectlProxyProvider(Provider):
         url = self.options.get("proxy_url")
         if not url:
             url = server if server and _is_loopback_http(server) else DEFAULT_PROXY_URL
-        if urlsplit(url).scheme != "http":
+        if not str(url).startswith("http://"):
             raise UsageError(f"--proxy-url must be an http URL (kubectl proxy serves http): {url}")
         return str(url)
 
@@ -145,34 +143,67 @@ PROVIDER = LocalKubectlProxyProvider
 
 
 def _is_loopback_http(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+    try:
+        host, _ = _host_port(url)
+    except UsageError:
+        return False
+    return url.startswith("http://") and host in ("127.0.0.1", "localhost", "::1")
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    parts = urlsplit(url)
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise UsageError(f"invalid port in proxy URL {url}") from None
-    if not parts.hostname:
+    """Host and port of an `http://host[:port][/path]` URL.
+
+    Not urllib.parse: it imports re (~10 ms), and this runs on every call, cache hit or not.
+    Only plain http URLs reach here; anything else is refused before."""
+    authority = url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
+    if authority.startswith("["):  # [::1]:8001
+        host, _, rest = authority[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port_text = authority.partition(":")
+    if not host:
         raise UsageError(f"no host in proxy URL {url}")
-    return parts.hostname, port
+    if not port_text:
+        return host, 80
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"invalid port in proxy URL {url}")
+    return host, int(port_text)
 
 
 def _probe(host: str, port: int, timeout: float) -> str | None:
-    """None when an HTTP server answers at host:port, else why not."""
+    """None when an HTTP server answers at host:port, else why not.
+
+    The C module under `socket`: the socket package imports enum and selectors (~10 ms),
+    and this probe runs on every call."""
+    import _socket
+
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        # bytes, not str: a str host goes through the idna codec, which imports re.
+        infos = _socket.getaddrinfo(host.encode("ascii"), port, 0, _socket.SOCK_STREAM)
+    except UnicodeEncodeError:
+        return f"cannot resolve {host}: not an ASCII host name"
+    except OSError as exc:
+        return f"cannot resolve {host}: {exc}"
+    problem = "no address"
+    for family, kind, proto, _, address in infos:
+        sock = _socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(address)
             sock.sendall(b"GET /version HTTP/1.0\r\nHost: " + host.encode() + b"\r\n\r\n")
             head = sock.recv(16)
-    except TimeoutError:
-        return f"no answer within {timeout:.0f}s"
-    except OSError as exc:
-        return (exc.strerror or str(exc)).lower()
-    if not head.startswith(b"HTTP/"):
-        return "something listens there, but it does not speak HTTP"
-    return None
+        except TimeoutError:
+            problem = f"no answer within {timeout:.0f}s"
+            continue
+        except OSError as exc:
+            problem = (exc.strerror or str(exc)).lower()
+            continue
+        finally:
+            sock.close()
+        if head.startswith(b"HTTP/"):
+            return None
+        problem = "something listens there, but it does not speak HTTP"
+    return problem
 
 
 def _placeholder_pair() -> tuple[str, str]:

@@ -1,0 +1,202 @@
+"""Side-by-side timing of the paths kubectl takes, against `python -c pass`.
+
+Run with `make bench` (which compiles bytecode first: this machine sets
+PYTHONDONTWRITEBYTECODE, and an installed package always has its .pyc files).
+
+Each case runs as a fresh process, as kubectl runs the plugin. Cases run in alternating
+order, round after round, so that drift in machine load hits all of them alike; the table
+shows medians, the ratio to the baseline, and peak RSS from wait4().
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+@dataclass
+class Case:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    seconds: list[float] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+    failures: int = 0
+
+
+def peak_rss_kib(case: Case, runs: int = 5) -> None:
+    """Peak RSS from a small parent: a child forked from this (big) process starts with this
+    process's RSS as its ru_maxrss, so wait4() here would over-report."""
+    gnu_time = "/usr/bin/time"
+    if not os.path.exists(gnu_time):
+        return
+    with tempfile.NamedTemporaryFile("r") as out, open(os.devnull, "wb") as null:
+        for _ in range(runs):
+            pid = os.posix_spawn(
+                gnu_time,
+                [gnu_time, "-f", "%M", "-o", out.name, *case.argv],
+                case.env,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, null.fileno(), 1),
+                    (os.POSIX_SPAWN_DUP2, null.fileno(), 2),
+                ],
+            )
+            os.waitpid(pid, 0)
+            out.seek(0)
+            case.rss_kib.append(int(out.read().strip().splitlines()[-1]))
+
+
+def run_once(case: Case) -> None:
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        pid = os.posix_spawn(
+            case.argv[0],
+            case.argv,
+            case.env,
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, null.fileno(), 1),
+                (os.POSIX_SPAWN_DUP2, null.fileno(), 2),
+            ],
+        )
+        _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        case.failures += 1
+    case.seconds.append(elapsed)
+
+
+class _Quiet(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b'{"major":"1","minor":"32"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def jwt(lifetime: int) -> str:
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+    now = int(time.time())
+    claims = {"sub": "system:serviceaccount:default:bench", "iat": now, "exp": now + lifetime}
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+def build_cases(work: Path, proxy_url: str) -> list[Case]:
+    python = sys.executable
+    script = str(Path(python).with_name("credplugin"))
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "CREDPLUGIN_CACHE_DIR": str(work / "cache"),
+        "KUBERNETES_EXEC_INFO": json.dumps(
+            {
+                "kind": "ExecCredential",
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "spec": {"interactive": False, "cluster": {"server": proxy_url, "config": None}},
+            }
+        ),
+    }
+    token = work / "token"
+    token.write_text(jwt(3600))
+    return [
+        Case("`python -c pass` (baseline)", [python, "-c", "pass"], env),
+        Case(
+            "service-account (reads the token file)",
+            [python, script, "service-account", "--token-file", str(token)],
+            env,
+        ),
+        Case(
+            "cache hit (local-kubectl-proxy, incl. proxy probe)",
+            [python, script, "local-kubectl-proxy"],
+            env,
+        ),
+    ]
+
+
+def measure(cases: list[Case], rounds: int, warmup: int) -> None:
+    for _ in range(warmup):
+        for case in cases:
+            run_once(case)
+    for case in cases:
+        case.seconds.clear()
+        case.failures = 0
+    for index in range(rounds):
+        order = cases if index % 2 == 0 else list(reversed(cases))
+        for case in order:
+            run_once(case)
+    for case in cases:
+        peak_rss_kib(case)
+
+
+def table(cases: list[Case], rounds: int) -> str:
+    base = statistics.median(cases[0].seconds)
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {platform.system()} "
+        f"{platform.release()} ({cpu}, {os.cpu_count()} cores), Python "
+        f"{platform.python_version()}; {rounds} alternating rounds, medians.",
+        "",
+        "| case | median | ratio to baseline | peak RSS | failures |",
+        "|---|---|---|---|---|",
+    ]
+    for case in cases:
+        median = statistics.median(case.seconds)
+        rss = f"{max(case.rss_kib) / 1024:.1f} MiB" if case.rss_kib else "n/a"
+        lines.append(
+            f"| {case.name} | {median * 1000:.1f} ms | {median / base:.2f}x | {rss} "
+            f"| {case.failures} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    content = README.read_text()
+    head, rest = content.split(START, 1)
+    _, tail = rest.split(END, 1)
+    README.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--write-readme", action="store_true", help="record the table in README")
+    args = parser.parse_args(argv)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with tempfile.TemporaryDirectory(prefix="credplugin-bench-") as tmp:
+        cases = build_cases(Path(tmp), proxy_url)
+        measure(cases, args.rounds, args.warmup)
+    server.shutdown()
+    text = table(cases, args.rounds)
+    print(text)
+    if args.write_readme:
+        write_readme(text)
+    return 1 if any(case.failures for case in cases) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""A provider whose "identity provider" is a JSON file, for proving the runner's behaviour.
+
+The runner (cache, locks, deadlines, stdout guard, fallbacks) is real; only the upstream is
+this file, so a test can make it slow, failing, chatty or counting. Every fetch appends a line
+to `<upstream>.count`, the equivalent of a token endpoint's request log.
+
+Run as `python -m tests.fileprovider --upstream FILE [common options]`: the same path as
+`credplugin <provider>` from kubectl, with this provider in place of a registered one.
+
+Upstream file keys: token, expires_in (seconds, or null), sleep (seconds before answering),
+fail (an error message), crash (raise RuntimeError), chatter (print to stdout and run a child
+that writes to stdout), ask (prompt the person), identity.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from credplugin import runner
+from credplugin.credential import Credential
+from credplugin.errors import UpstreamError
+from credplugin.options import COMMON_OPTIONS, Option, parse_argv
+from credplugin.providers.base import FetchContext, Provider
+from credplugin.registry import ProviderEntry
+
+OPTIONS: tuple[Option, ...] = (
+    Option("upstream", "The JSON file that plays the identity provider.", metavar="FILE"),
+    Option("client-secret", "A secret that must never be echoed.", secret=True),
+    Option("audience", "An identity option that cluster config may carry."),
+    Option("lock-wait", "Override the lock wait bound.", type="float", identity=False),
+    Option("deadline", "Override the fetch deadline.", type="float", identity=False),
+)
+
+
+class FileProvider(Provider):
+    NAME = "file-test"
+
+    def fetch(self, ctx: FetchContext) -> Credential:
+        upstream = Path(self.options["upstream"])
+        with open(f"{upstream}.count", "a") as counter:
+            counter.write(f"{os.getpid()}\n")
+        spec = json.loads(upstream.read_text())
+        if spec.get("sleep"):
+            time.sleep(float(spec["sleep"]))
+        if spec.get("chatter"):
+            print("library chatter on stdout")
+            subprocess.run(["echo", "child process chatter on stdout"], check=False)
+        if spec.get("ask"):
+            answer = ctx.prompter.ask("Verification code: ")
+            spec["token"] = f"{spec.get('token', 'tok')}-{answer}"
+        if spec.get("crash"):
+            raise RuntimeError("provider bug")
+        if spec.get("fail"):
+            raise UpstreamError(str(spec["fail"]))
+        expires_in = spec.get("expires_in", 3600)
+        now = ctx.now()
+        return Credential(
+            str(spec.get("token", "tok")),
+            issued_at=now,
+            expires_at=None if expires_in is None else now + float(expires_in),
+            identity=spec.get("identity"),
+            refresh={"previous_token": ctx.previous.token if ctx.previous else None},
+        )
+
+    def lock_wait_seconds(self, timeout: float) -> float:
+        value = self.options.get("lock_wait")
+        return float(value) if value is not None else super().lock_wait_seconds(timeout)
+
+    def deadline_seconds(self, timeout: float) -> float:
+        value = self.options.get("deadline")
+        return float(value) if value is not None else super().deadline_seconds(timeout)
+
+
+PROVIDER = FileProvider
+ENTRY = ProviderEntry("file-test", __name__, "test provider", "server", identity_env=("FILE_ID",))
+
+
+def main(argv: list[str]) -> int:
+    return runner.main(ENTRY, parse_argv(OPTIONS + COMMON_OPTIONS, argv), os.environ)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
