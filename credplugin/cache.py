@@ -106,9 +106,15 @@ class Entry:
             raise ValueError("entry lacks provider or credential")
         if not isinstance(created, (int, float)) or isinstance(created, bool):
             raise ValueError("entry lacks createdAt")
+        try:
+            created = float(created)
+        except OverflowError:
+            raise ValueError("entry createdAt is out of range") from None
+        if created != created or created in (float("inf"), float("-inf")):
+            raise ValueError("entry createdAt is not a finite time")
         if not isinstance(summary, dict):
             raise ValueError("entry summary is not an object")
-        return cls(key, provider, Credential.from_dict(cred), float(created), summary)
+        return cls(key, provider, Credential.from_dict(cred), created, summary)
 
 
 class CacheStore:
@@ -135,8 +141,8 @@ class CacheStore:
             return None, "no entry"
         try:
             return Entry.from_json(key, data), "ok"
-        except (ValueError, TypeError, KeyError) as exc:
-            return None, f"ignored: {exc}"
+        except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
+            return None, f"ignored: {type(exc).__name__}: {exc}"
 
     @staticmethod
     def _read_private_file(path: str) -> bytes | None:
@@ -203,7 +209,12 @@ class CacheStore:
             finally:
                 os.close(fd)
             # rename replaces whatever was there (a corrupt file, a symlink) without following it.
-            os.replace(temp, final)
+            try:
+                os.replace(temp, final)
+            except IsADirectoryError:
+                # A directory squats the entry's name: move it aside (never delete a tree).
+                os.rename(final, f"{final}.squatter.{os.urandom(4).hex()}")
+                os.replace(temp, final)
         except BaseException as exc:
             _unlink_quietly(temp)
             if isinstance(exc, OSError):

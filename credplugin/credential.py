@@ -116,14 +116,24 @@ class Credential:
         refresh = data.get("refresh", {})
         if not isinstance(refresh, dict):
             raise ValueError("cache field refresh has the wrong type")
-        expires_at = optional("expiresAt", (int, float))
-        issued_at = optional("issuedAt", (int, float))
         return cls(
             token=optional("token", (str,)),
             client_certificate_data=optional("clientCertificateData", (str,)),
             client_key_data=optional("clientKeyData", (str,)),
-            expires_at=None if expires_at is None else float(expires_at),
-            issued_at=None if issued_at is None else float(issued_at),
+            expires_at=_finite_time(optional("expiresAt", (int, float)), "expiresAt"),
+            issued_at=_finite_time(optional("issuedAt", (int, float)), "issuedAt"),
             identity=optional("identity", (str,)),
             refresh=refresh,
         )
+
+
+def _finite_time(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"cache field {name} is out of range") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"cache field {name} is not a finite time")
+    return number

@@ -103,10 +103,9 @@ class Option:
                 if text in ("0", "false", "no", "off", ""):
                     return False
                 raise ValueError(raw)
-            if self.type == "count":
-                return int(raw)
-            if self.type == "int":
-                if isinstance(raw, bool):
+            if self.type in ("int", "count"):
+                # JSON from cluster config: 3 and 3.0 are integers, 2.5 and true are not.
+                if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                     raise ValueError(raw)
                 return int(raw)
             if self.type == "float":
@@ -117,12 +116,13 @@ class Option:
                 raise ValueError(raw)
             text = raw if isinstance(raw, str) else _json_scalar_text(raw)
             if self.type == "choice" and text not in self.choices:
+                shown = "***" if self.secret else repr(text)
                 raise UsageError(
-                    f"invalid value for {self.flag} (from {source}): {text!r} is not one of "
+                    f"invalid value for {self.flag} (from {source}): {shown} is not one of "
                     + ", ".join(repr(c) for c in self.choices)
                 )
             return text
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             shown = "***" if self.secret else repr(raw)
             raise UsageError(
                 f"invalid value for {self.flag} (from {source}): {shown} is not a valid {self.type}"
