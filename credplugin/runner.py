@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from credplugin.credential import Credential
     from credplugin.options import Option
-    from credplugin.providers.base import Provider
+    from credplugin.providers.base import Provider, ProviderModule
     from credplugin.registry import ProviderEntry
 
 KEY_VERSION = 1
@@ -80,6 +80,7 @@ def run(
     options: tuple[Option, ...] = module.OPTIONS + COMMON_OPTIONS
     values, sources = resolve(options, command_line, request.cluster_config, environ)
     log.set_verbosity(int(values["verbose"] or 0))
+    _check_bounds(values)
     _warn_unknown_config(options, request.cluster_config)
     provider = module.PROVIDER(values)
     server = request.server or values.get("server")
@@ -104,9 +105,10 @@ def run(
         "server": server,
         "options": {o.name: values[o.dest] for o in module.OPTIONS if o.identity},
         "env": {name: environ[name] for name in entry.identity_env if name in environ},
+        "files": _identity_files(module, values, environ),
     }
     key = make_key(material)
-    margin = max(0.0, float(values["refresh_margin"]))
+    margin = float(values["refresh_margin"])
     now = time.time()
     if not ctx.force_refresh:
         cached, why = store.read(key)
@@ -236,6 +238,33 @@ def terminal_command(
     if values.get("cache_dir"):
         words += ["--cache-dir", str(values["cache_dir"])]
     return shlex.join(words)
+
+
+def _identity_files(
+    module: ProviderModule, values: Mapping[str, Any], environ: Mapping[str, str]
+) -> list[Any]:
+    """(path, mtime, size) of files that say who we are (an AWS credentials file), so that
+    editing them, or logging in as someone else, never serves the previous identity's token."""
+    lister = getattr(module, "identity_files", None)
+    if lister is None:
+        return []
+    stamps: list[Any] = []
+    for path in lister(values, environ):
+        try:
+            st = os.stat(path)
+            stamps.append([path, st.st_mtime_ns, st.st_size])
+        except OSError:
+            stamps.append([path, None, None])
+    return stamps
+
+
+def _check_bounds(values: Mapping[str, Any]) -> None:
+    timeout, margin = values["timeout"], values["refresh_margin"]
+    # `x == x` is False for NaN; both bounds also reject infinity.
+    if not (timeout == timeout and 0 < timeout <= 86400):
+        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {timeout}")
+    if not (margin == margin and 0 <= margin <= 86400):
+        raise UsageError(f"--refresh-margin must be between 0 and 86400 seconds, not {margin}")
 
 
 def _warn_unknown_config(options: tuple[Option, ...], config: Mapping[str, Any]) -> None:
