@@ -51,7 +51,6 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
             "AWS_PROFILE",
             "AWS_DEFAULT_PROFILE",
             "AWS_ACCESS_KEY_ID",
-            "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
             "AWS_ROLE_ARN",
             "AWS_WEB_IDENTITY_TOKEN_FILE",

@@ -224,7 +224,7 @@ def test_backstage_aliases_work(plugin: Plugin, alias: str) -> None:
     assert run.returncode == 0 and "Usage:" in run.stdout
 
 
-@pytest.mark.parametrize("name", ["aws", "azure", "googleServiceAccount", "aks", "google", "oidc"])
+@pytest.mark.parametrize("name", ["azure", "googleServiceAccount", "aks", "google", "oidc"])
 def test_unimplemented_providers_say_so_and_fail(plugin: Plugin, name: str) -> None:
     run = plugin.run(name, "--cluster-id", "x")
     assert run.returncode == 6 and run.stdout == ""

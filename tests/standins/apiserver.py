@@ -6,7 +6,8 @@ Python ``kubernetes`` client's ``CoreV1Api.list_namespace()``:
 
 * ``/healthz`` (also ``/livez``, ``/readyz``) without authentication;
 * ``/version``, ``/api``, ``/apis``, ``/api/v1``, ``/api/v1/namespaces[/<name>]`` with
-  authentication (bearer token from the accepted set, or -- with ``client_ca=True`` -- a
+  authentication (bearer token from the accepted set, a bearer token that a callable added
+  with :meth:`FakeAPIServer.add_authenticator` accepts, or -- with ``client_ca=True`` -- a
   client certificate signed by the test CA);
 * everything else: a ``404`` ``Status``.
 
@@ -38,7 +39,7 @@ import ssl
 import sys
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
@@ -47,9 +48,18 @@ from urllib.parse import unquote, urlsplit
 
 from .tls import TLSMaterial, make_tls
 
-__all__ = ["NAMESPACES", "FakeAPIServer", "RequestRecord", "main", "token_fingerprint"]
+__all__ = [
+    "NAMESPACES",
+    "Authenticator",
+    "FakeAPIServer",
+    "RequestRecord",
+    "main",
+    "token_fingerprint",
+]
 
 JSONObject = dict[str, Any]
+#: ``fn(token)`` -> identity string (e.g. ``"aws:" + canonical ARN``), or None / raise to reject.
+Authenticator = Callable[[str], str | None]
 
 #: The namespaces the stand-in pretends to have, in list order.
 NAMESPACES: tuple[str, ...] = ("default", "kube-system", "kube-public")
@@ -303,6 +313,10 @@ class FakeAPIServer:
         self.echo: TextIO | None = None
         self._lock = threading.Lock()
         self._tokens: set[str] = set()
+        self._authenticators: list[Authenticator] = []
+        #: Why bearer tokens were refused by the authenticators, oldest first (append-only
+        #: under the lock; the token itself is replaced by a short hint).
+        self.rejections: list[str] = []
         for token in tokens:
             self.accept(token)
         self._log: list[RequestRecord] = []
@@ -381,6 +395,16 @@ class FakeAPIServer:
         with self._lock:
             self._tokens.add(token)
 
+    def add_authenticator(self, fn: Authenticator) -> None:
+        """Also accept bearer tokens for which ``fn(token)`` returns an identity string.
+
+        Static tokens are checked first; then each authenticator in order, outside the lock.
+        If all of them return None or raise, the request gets a 401 and one entry is appended
+        to :attr:`rejections` (the exception text, or ``"<name> returned None"``).
+        """
+        with self._lock:
+            self._authenticators.append(fn)
+
     def revoke(self, token: str) -> None:
         """Stop accepting a bearer token (no error if it was not accepted)."""
         with self._lock:
@@ -397,9 +421,10 @@ class FakeAPIServer:
         return [r for r in self.requests if r.identity is not None]
 
     def reset(self) -> None:
-        """Clear the request log and ``fail_next_401``; tokens stay as they are."""
+        """Clear the request log, ``rejections`` and ``fail_next_401``; tokens stay."""
         with self._lock:
             self._log.clear()
+            self.rejections.clear()
             self.fail_next_401 = 0
 
     # -- used by the handler --------------------------------------------------------------
@@ -420,17 +445,43 @@ class FakeAPIServer:
             print(f"{rec.method} {rec.path} -> {rec.status} ({who})", file=echo, flush=True)
 
     def _authenticate(self, cert_cn: str | None, token: str | None) -> str | None:
+        authenticators: list[Authenticator] = []
         with self._lock:
             if cert_cn is not None:
                 identity: str | None = f"cert:{cert_cn}"
             elif token is not None and token in self._tokens:
                 identity = f"token:{_token_hint(token)}"
             else:
+                identity = None
+                authenticators = list(self._authenticators)
+        if identity is None:
+            if token is None or not authenticators:
+                return None
+            # Outside the lock: an authenticator may be slow and must not block other requests.
+            identity = self._run_authenticators(authenticators, token)
+        with self._lock:
+            if identity is None:
                 return None
             if self.fail_next_401 > 0:
                 self.fail_next_401 -= 1
                 identity = None
             return identity
+
+    def _run_authenticators(self, authenticators: list[Authenticator], token: str) -> str | None:
+        reasons: list[str] = []
+        for fn in authenticators:
+            try:
+                identity = fn(token)
+            except Exception as exc:
+                reasons.append(str(exc) or type(exc).__name__)
+                continue
+            if identity:
+                return identity
+            reasons.append(f"{getattr(fn, '__qualname__', repr(fn))} returned None")
+        reason = "; ".join(reasons).replace(token, _token_hint(token))
+        with self._lock:
+            self.rejections.append(reason[:2000])
+        return None
 
     def _route(self, path: str, accept: str) -> tuple[int, JSONObject]:
         table = "as=Table" in accept
