@@ -195,10 +195,12 @@ class CacheStore:
 
     def write(self, entry: Entry) -> None:
         """Atomically replace the entry for `entry.key`. Raises CacheUnavailable on failure."""
+        self._write_private_file(self.entry_path(entry.key), entry.to_json().encode())
+        self._sweep_stale_temps()
+
+    def _write_private_file(self, final: str, data: bytes) -> None:
         self.ensure_directory()
-        final = self.entry_path(entry.key)
         temp = f"{final}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
-        data = entry.to_json().encode()
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
             try:
@@ -222,7 +224,27 @@ class CacheStore:
                     f"cannot write cache entry in {self.directory}: {_describe(exc)}"
                 ) from exc
             raise
-        self._sweep_stale_temps()
+
+    def backoff_path(self, key: str) -> str:
+        return os.path.join(self.directory, key + ".backoff")
+
+    def backoff(self, key: str, now: float) -> tuple[float, str] | None:
+        """(until, reason) while an abandoned login for `key` is being remembered."""
+        try:
+            data = self._read_private_file(self.backoff_path(key))
+            doc = fastjson.loads(data or b"")
+            until, reason = float(doc["until"]), str(doc["reason"])
+        except (OSError, ValueError, TypeError, KeyError, OverflowError, RecursionError):
+            return None
+        return (until, reason) if now < until else None
+
+    def set_backoff(self, key: str, until: float, reason: str) -> None:
+        self._write_private_file(
+            self.backoff_path(key), fastjson.dumps({"until": until, "reason": reason}).encode()
+        )
+
+    def clear_backoff(self, key: str) -> None:
+        _unlink_quietly(self.backoff_path(key))
 
     def remove(self, key: str) -> bool:
         try:
@@ -236,10 +258,7 @@ class CacheStore:
         try:
             with os.scandir(self.directory) as it:
                 for item in it:
-                    if (
-                        ".json.tmp." in item.name
-                        and item.stat(follow_symlinks=False).st_mtime < cutoff
-                    ):
+                    if ".tmp." in item.name and item.stat(follow_symlinks=False).st_mtime < cutoff:
                         _unlink_quietly(item.path)
         except OSError:
             pass

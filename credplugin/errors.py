@@ -35,6 +35,13 @@ class InteractionRequired(CredpluginError):
     exit_code = 3
 
 
+class LoginAbandoned(InteractionRequired):
+    """A login that needed a person timed out or was never finished.
+
+    The runner remembers it for a while: background callers (Lens, k9s, a watch) would
+    otherwise start a new login, and open a new browser tab, on every call."""
+
+
 class UpstreamError(CredpluginError):
     """The identity provider, token file or proxy failed or refused."""
 

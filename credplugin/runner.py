@@ -15,7 +15,14 @@ import time
 
 from credplugin import execinfo, log
 from credplugin.cache import CacheStore, CacheUnavailable, Entry, default_dir, make_key
-from credplugin.errors import CredpluginError, Interrupted, Timeout, UsageError
+from credplugin.errors import (
+    CredpluginError,
+    InteractionRequired,
+    Interrupted,
+    LoginAbandoned,
+    Timeout,
+    UsageError,
+)
 from credplugin.options import COMMON_OPTIONS, resolve
 from credplugin.prompt import Prompter
 from credplugin.providers.base import FetchContext, NotImplementedYet
@@ -31,6 +38,8 @@ if TYPE_CHECKING:
     from credplugin.registry import ProviderEntry
 
 KEY_VERSION = 1
+# After an abandoned login, background calls for the same key fail fast for this long.
+LOGIN_BACKOFF_SECONDS = 60.0
 # Say "waiting for another process" only once a wait is long enough for a person to wonder.
 WAIT_NOTICE_SECONDS = 1.0
 
@@ -154,8 +163,11 @@ def _refresh(
                     return cached.credential
             ctx.previous = cached.credential if cached is not None else None
             try:
+                _respect_backoff(store, key, ctx)
                 credential = _fetch(provider, ctx)
             except CredpluginError as exc:
+                if isinstance(exc, LoginAbandoned):
+                    _remember_abandoned_login(store, key, exc)
                 if isinstance(exc, UsageError) or cached is None or ctx.force_refresh:
                     raise
                 if cached.credential.is_expired(now):
@@ -167,12 +179,34 @@ def _refresh(
                 return cached.credential
             try:
                 store.write(Entry(key, entry.name, credential, time.time(), summary))
+                store.clear_backoff(key)
             except CacheUnavailable as exc:
                 log.warn(f"{exc.one_line()}; the credential was not cached")
             return credential
     except CacheUnavailable as exc:
         log.warn(f"{exc.one_line()}; going on without the cache")
         return _fetch(provider, ctx)
+
+
+def _respect_backoff(store: CacheStore, key: str, ctx: FetchContext) -> None:
+    """Refuse to start another login in the background right after one was abandoned."""
+    if ctx.interactive:
+        return  # a person is at the terminal: they may retry at once
+    pending = store.backoff(key, time.time())
+    if pending is not None:
+        until, reason = pending
+        raise InteractionRequired(
+            f"a login for this credential was abandoned ({reason}); not starting another "
+            f"in the background for {until - time.time():.0f}s",
+            hint=f"run `{ctx.prompter.terminal_command}` in a terminal",
+        )
+
+
+def _remember_abandoned_login(store: CacheStore, key: str, exc: LoginAbandoned) -> None:
+    try:
+        store.set_backoff(key, time.time() + LOGIN_BACKOFF_SECONDS, exc.message)
+    except CacheUnavailable:
+        pass  # without a cache there is nothing to remember it in
 
 
 def _fetch(provider: Provider, ctx: FetchContext) -> Credential:

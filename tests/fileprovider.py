@@ -8,8 +8,9 @@ Run as `python -m tests.fileprovider --upstream FILE [common options]`: the same
 `credplugin <provider>` from kubectl, with this provider in place of a registered one.
 
 Upstream file keys: token, expires_in (seconds, or null), sleep (seconds before answering),
-fail (an error message), crash (raise RuntimeError), chatter (print to stdout and run a child
-that writes to stdout), ask (prompt the person), identity.
+fail (an error message), abandon (a login nobody finished), crash (raise RuntimeError),
+chatter (print to stdout and run a child that writes to stdout), ask (prompt the person),
+identity.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from credplugin import runner
 from credplugin.credential import Credential
-from credplugin.errors import UpstreamError
+from credplugin.errors import LoginAbandoned, UpstreamError
 from credplugin.options import COMMON_OPTIONS, Option, parse_argv
 from credplugin.providers.base import FetchContext, Provider
 from credplugin.registry import ProviderEntry
@@ -53,6 +54,8 @@ class FileProvider(Provider):
         if spec.get("ask"):
             answer = ctx.prompter.ask("Verification code: ")
             spec["token"] = f"{spec.get('token', 'tok')}-{answer}"
+        if spec.get("abandon"):
+            raise LoginAbandoned("nobody finished the login within 180s")
         if spec.get("crash"):
             raise RuntimeError("provider bug")
         if spec.get("fail"):

@@ -313,3 +313,21 @@ def _age_entry(upstream: Upstream, *, issued_ago: float, expires_in: float) -> N
     doc["credential"]["expiresAt"] = now + expires_in
     entry.write_text(json.dumps(doc))
     os.chmod(entry, 0o600)
+
+
+def test_abandoned_login_is_not_retried_in_the_background_for_a_while(
+    upstream: Upstream,
+) -> None:
+    upstream.set(abandon=True)
+    first = upstream.run()
+    assert first.returncode == 3 and "nobody finished the login" in first.stderr
+    again = upstream.run()
+    assert again.returncode == 3 and again.stdout == ""
+    assert "was abandoned (nobody finished the login within 180s)" in again.stderr
+    assert "in a terminal" in again.stderr
+    assert upstream.count() == 1  # no second login was started
+    # A person at a terminal may try again at once, and success clears the back-off.
+    upstream.set(token="finally")
+    info = json.dumps(exec_info(V1, interactive=True))
+    assert token(upstream.run(env={"KUBERNETES_EXEC_INFO": info})) == "finally"
+    assert not list(upstream.cache_dir.glob("*.backoff"))
