@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+OIDC := tests/oidc/node_modules/.installed
+
 .PHONY: venv test lint demo bench clean
 
 venv: $(STAMP)
@@ -21,7 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check credplugin tests benchmarks scripts
 	$(BIN)/mypy
 
-test: lint
+# The OpenID provider the oidc tests start (node-oidc-provider, pinned by package-lock.json).
+$(OIDC): tests/oidc/package-lock.json
+	if command -v npm >/dev/null; then cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; else echo "npm not found: the oidc tests will be skipped"; fi
+
+test: lint $(OIDC)
 	$(BIN)/pytest -q
 
 demo: $(STAMP)

@@ -1,15 +1,521 @@
-"""oidc: not implemented yet; the subcommand exits non-zero saying so."""
+"""oidc: the user's own OIDC ID token (Okta, GitLab, Entra ID, Google, Keycloak, Dex...).
+
+Backstage's `oidc` authProvider, as a better int128/kubelogin (whose flag names are accepted):
+
+- refresh first: the refresh token lives in the cache entry and is used without a browser;
+  a rotated refresh token is written under the per-key lock before anyone else may refresh
+  (providers that rotate revoke the whole grant when an old one is reused);
+- otherwise a login: auth code + PKCE S256 with state and nonce on a one-shot loopback
+  listener (default), device code (RFC 8628), auth code typed on the keyboard, password, or
+  client credentials for robots;
+- the ID token is verified against the issuer's JWKS: signature, iss, aud, exp, nonce.
+"""
 
 from __future__ import annotations
 
+import time
+
+from credplugin import log
+from credplugin.credential import Credential
+from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
 from credplugin.options import Option
-from credplugin.providers.base import NotImplementedYet
+from credplugin.providers.base import FetchContext, Provider
 
-OPTIONS: tuple[Option, ...] = ()
+TYPE_CHECKING = False  # imported on cache hits: no typing at runtime
+if TYPE_CHECKING:
+    from typing import Any
+
+GRANT_TYPES = ("authcode", "authcode-keyboard", "device-code", "password", "client-credentials")
+OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+# Asymmetric algorithms only: "none" and HMAC (keyed with the public client id) never pass.
+ALLOWED_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
+CLOCK_SKEW = 60
+
+OPTIONS: tuple[Option, ...] = (
+    Option("issuer-url", "OIDC issuer URL.", aliases=("--oidc-issuer-url",), metavar="URL"),
+    Option("client-id", "OAuth client id.", aliases=("--oidc-client-id",), metavar="ID"),
+    Option(
+        "client-secret",
+        "OAuth client secret, for confidential clients (prefer $OIDC_CLIENT_SECRET: argv is "
+        "visible to other users of the machine).",
+        aliases=("--oidc-client-secret",),
+        envvar="OIDC_CLIENT_SECRET",
+        secret=True,
+    ),
+    Option(
+        "extra-scope",
+        "A scope to request besides openid (repeatable).",
+        aliases=("--oidc-extra-scope",),
+        multiple=True,
+        metavar="SCOPE",
+    ),
+    Option(
+        "grant-type",
+        "How to log in when no refresh token works.",
+        type="choice",
+        choices=GRANT_TYPES,
+        default="authcode",
+        metavar="|".join(GRANT_TYPES),
+    ),
+    Option(
+        "listen-address",
+        "Loopback address for the login redirect, tried in order (port 0: any free port) "
+        "[default: 127.0.0.1:8000, then 127.0.0.1:18000].",
+        multiple=True,
+        identity=False,
+        metavar="HOST:PORT",
+    ),
+    Option(
+        "redirect-url",
+        "Redirect URI to send, when the IdP registration expects another than "
+        "http://127.0.0.1:PORT/ (e.g. http://localhost:8000).",
+        identity=False,
+        metavar="URL",
+    ),
+    Option("skip-open-browser", "Only print the login URL.", type="flag", identity=False),
+    Option(
+        "browser-command",
+        "Command that opens the login URL (default: $BROWSER or the system browser).",
+        identity=False,
+        metavar="CMD",
+    ),
+    Option(
+        "use-access-token",
+        "Emit the access token instead of the ID token.",
+        type="flag",
+        aliases=("--oidc-use-access-token",),
+    ),
+    Option(
+        "certificate-authority",
+        "CA bundle for the issuer's TLS certificate.",
+        identity=False,
+        metavar="FILE",
+    ),
+    Option(
+        "insecure-skip-tls-verify",
+        "Do not verify the issuer's TLS certificate (never in production).",
+        type="flag",
+        identity=False,
+    ),
+    Option(
+        "auth-request-extra-params",
+        "Extra authorization request parameter KEY=VALUE (repeatable).",
+        multiple=True,
+        metavar="KEY=VALUE",
+    ),
+    Option(
+        "authentication-timeout",
+        "How long to wait for a person to finish a login.",
+        type="float",
+        default=180.0,
+        identity=False,
+        metavar="SECONDS",
+    ),
+    Option("username", "Username for the password grant.", metavar="USER"),
+    Option(
+        "device-poll-interval",
+        "Poll interval when the IdP's device answer names none (RFC 8628 says 5).",
+        type="float",
+        default=5.0,
+        identity=False,
+        hidden=True,
+    ),
+)
 
 
-class OidcProvider(NotImplementedYet):
+class OidcProvider(Provider):
     NAME = "oidc"
+
+    def lock_wait_seconds(self, timeout: float) -> float:
+        return float(self.options["authentication_timeout"]) + 2 * timeout + 5
+
+    def deadline_seconds(self, timeout: float) -> float:
+        return float(self.options["authentication_timeout"]) + 4 * timeout + 5
+
+    def fetch(self, ctx: FetchContext) -> Credential:
+        issuer = self.options.get("issuer_url")
+        client_id = self.options.get("client_id")
+        if not issuer or not client_id:
+            raise UsageError("oidc needs --issuer-url and --client-id")
+        client = _Client(str(issuer).rstrip("/"), str(client_id), self.options, ctx)
+        refresh_token = (ctx.previous.refresh.get("refreshToken") if ctx.previous else None) or None
+        if refresh_token:
+            tokens = client.refresh(str(refresh_token))
+            if tokens is not None:
+                return client.credential(tokens, nonce=None, previous_refresh=str(refresh_token))
+        grant = self.options["grant_type"]
+        log.info(f"logging in to {client.issuer} ({grant})")
+        if grant == "authcode":
+            tokens, nonce = client.authcode()
+        elif grant == "authcode-keyboard":
+            tokens, nonce = client.authcode_keyboard()
+        elif grant == "device-code":
+            tokens, nonce = client.device_code(), None
+        elif grant == "password":
+            tokens, nonce = client.password(), None
+        else:
+            tokens, nonce = client.client_credentials(), None
+        return client.credential(tokens, nonce=nonce, previous_refresh=None)
 
 
 PROVIDER = OidcProvider
+
+
+class _Client:
+    """One issuer, one client: discovery, token requests, ID-token verification."""
+
+    def __init__(self, issuer: str, client_id: str, options: dict[str, Any], ctx: FetchContext):
+        import requests
+
+        if issuer.startswith("http://") and not _is_loopback_url(issuer):
+            raise UsageError(f"the issuer must be https (plain http only on loopback): {issuer}")
+        self.issuer = issuer
+        self.client_id = client_id
+        self.options = options
+        self.ctx = ctx
+        self.session = requests.Session()
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a
+        # session's verify, but not an explicit per-request value.
+        if options.get("insecure_skip_tls_verify"):
+            self.verify: bool | str = False
+        else:
+            self.verify = options.get("certificate_authority") or True
+        self.discovery = self._get_json(f"{issuer}/.well-known/openid-configuration")
+        if self.discovery.get("issuer") != issuer:
+            raise UpstreamError(
+                f"the discovery document names issuer {self.discovery.get('issuer')!r}, "
+                f"not {issuer!r}",
+                hint="use exactly the issuer URL the provider advertises",
+            )
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> Any:
+        import requests
+
+        try:
+            return self.session.request(
+                method, url, timeout=self.ctx.timeout, verify=self.verify, **kwargs
+            )
+        except requests.exceptions.SSLError as exc:
+            raise UpstreamError(
+                f"TLS verification of {url} failed",
+                hint="pass --certificate-authority with the issuer's CA",
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            from credplugin.errors import Timeout
+
+            raise Timeout(f"{url} did not answer within {self.ctx.timeout:.0f}s") from exc
+        except requests.exceptions.RequestException as exc:
+            raise UpstreamError(f"cannot reach {url}: {type(exc).__name__}") from exc
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        response = self._request("GET", url, headers={"Accept": "application/json"})
+        if response.status_code != 200:
+            raise UpstreamError(f"{url} answered HTTP {response.status_code}")
+        try:
+            doc = response.json()
+        except ValueError:
+            raise UpstreamError(f"{url} did not answer JSON") from None
+        if not isinstance(doc, dict):
+            raise UpstreamError(f"{url} did not answer a JSON object")
+        return doc
+
+    def _endpoint(self, name: str) -> str:
+        url = self.discovery.get(name)
+        if not isinstance(url, str) or not url:
+            raise UpstreamError(f"the issuer's discovery document has no {name}")
+        return url
+
+    def _token_request(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST to the token endpoint with client authentication; (status, JSON body)."""
+        secret = self.options.get("client_secret")
+        auth = None
+        form = dict(form)
+        methods = self.discovery.get("token_endpoint_auth_methods_supported") or [
+            "client_secret_basic"
+        ]
+        if secret and "client_secret_basic" in methods:
+            auth = (self.client_id, str(secret))
+        else:
+            form["client_id"] = self.client_id
+            if secret:
+                form["client_secret"] = str(secret)
+        response = self._request(
+            "POST",
+            self._endpoint("token_endpoint"),
+            data=form,
+            auth=auth,
+            headers={"Accept": "application/json"},
+        )
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return response.status_code, body if isinstance(body, dict) else {}
+
+    def _tokens(self, form: dict[str, str], what: str) -> dict[str, Any]:
+        status, body = self._token_request(form)
+        if status != 200 or "access_token" not in body:
+            error = body.get("error", f"HTTP {status}")
+            detail = body.get("error_description") or ""
+            raise UpstreamError(f"{what} was refused: {error} {detail}".strip())
+        return body
+
+    # -- grants ---------------------------------------------------------------------------
+
+    def refresh(self, refresh_token: str) -> dict[str, Any] | None:
+        """New tokens through the refresh token, or None when a login is needed instead."""
+        status, body = self._token_request(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        )
+        if status == 200 and "access_token" in body:
+            if not self.options.get("use_access_token") and not body.get("id_token"):
+                log.info("the refresh answer has no ID token; logging in again")
+                return None
+            log.info("refreshed without a browser")
+            return body
+        error = body.get("error", f"HTTP {status}")
+        if status >= 500:
+            raise UpstreamError(f"refreshing the token failed: the issuer answered {error}")
+        log.info(f"the refresh token was refused ({error}); logging in again")
+        return None
+
+    def _scopes(self) -> str:
+        scopes = ["openid", *self.options.get("extra_scope", [])]
+        return " ".join(dict.fromkeys(scopes))
+
+    def _extra_params(self) -> dict[str, str]:
+        extra: dict[str, str] = {}
+        for item in self.options.get("auth_request_extra_params", []):
+            key, sep, value = str(item).partition("=")
+            if not sep or not key:
+                raise UsageError(f"--auth-request-extra-params {item!r} is not KEY=VALUE")
+            extra[key] = value
+        return extra
+
+    def _authorize_url(self, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
+        from urllib.parse import urlencode
+
+        from credplugin.flows import pkce
+
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": redirect_uri,
+            "scope": self._scopes(),
+            "state": state,
+            "nonce": nonce,
+            "code_challenge": pkce.challenge(verifier),
+            "code_challenge_method": "S256",
+            **self._extra_params(),
+        }
+        endpoint = self._endpoint("authorization_endpoint")
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
+
+    def authcode(self) -> tuple[dict[str, Any], str]:
+        from credplugin.flows import pkce
+        from credplugin.flows.browser import open_url
+        from credplugin.flows.loopback import LoopbackRedirect
+
+        addresses = list(self.options.get("listen_address") or []) or [
+            "127.0.0.1:8000",
+            "127.0.0.1:18000",
+        ]
+        state, nonce, verifier = pkce.random_value(), pkce.random_value(), pkce.new_verifier()
+        with LoopbackRedirect(addresses) as listener:
+            host = f"[{listener.host}]" if ":" in listener.host else listener.host
+            redirect_uri = self.options.get("redirect_url") or f"http://{host}:{listener.port}/"
+            url = self._authorize_url(str(redirect_uri), state, nonce, verifier)
+            open_url(
+                url,
+                self.ctx.prompter,
+                command=self.options.get("browser_command"),
+                skip=bool(self.options.get("skip_open_browser")),
+            )
+            code = listener.wait(state, float(self.options["authentication_timeout"]))
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": str(redirect_uri),
+            "code_verifier": verifier,
+        }
+        return self._tokens(form, "exchanging the authorization code"), nonce
+
+    def authcode_keyboard(self) -> tuple[dict[str, Any], str]:
+        from credplugin.flows import pkce
+
+        self.ctx.prompter.require_person("typing the authorization code")
+        state, nonce, verifier = pkce.random_value(), pkce.random_value(), pkce.new_verifier()
+        redirect_uri = str(self.options.get("redirect_url") or OOB_REDIRECT)
+        url = self._authorize_url(redirect_uri, state, nonce, verifier)
+        self.ctx.prompter.tell(f"Open this URL in a browser to log in: {url}")
+        code = self.ctx.prompter.ask("Enter the authorization code: ").strip()
+        if not code:
+            raise LoginAbandoned("no authorization code was entered")
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
+        return self._tokens(form, "exchanging the authorization code"), nonce
+
+    def password(self) -> dict[str, Any]:
+        self.ctx.prompter.require_person("the password login")
+        username = self.options.get("username") or self.ctx.prompter.ask("Username: ").strip()
+        password = self.ctx.prompter.ask(f"Password for {username}: ", secret=True)
+        form = {
+            "grant_type": "password",
+            "username": str(username),
+            "password": password,
+            "scope": self._scopes(),
+        }
+        return self._tokens(form, "the password login")
+
+    def client_credentials(self) -> dict[str, Any]:
+        if not self.options.get("client_secret"):
+            raise UsageError("the client-credentials grant needs a client secret")
+        scopes = " ".join(self.options.get("extra_scope", []))
+        form = {"grant_type": "client_credentials", **({"scope": scopes} if scopes else {})}
+        return self._tokens(form, "the client-credentials grant")
+
+    def device_code(self) -> dict[str, Any]:
+        from credplugin.flows.browser import open_url
+
+        endpoint = self._endpoint("device_authorization_endpoint")
+        form = {"client_id": self.client_id, "scope": self._scopes(), **self._extra_params()}
+        response = self._request(
+            "POST", endpoint, data=form, headers={"Accept": "application/json"}
+        )
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = {}
+        if response.status_code != 200 or "device_code" not in answer:
+            raise UpstreamError(
+                f"the device authorization request was refused: "
+                f"{answer.get('error', f'HTTP {response.status_code}')}"
+            )
+        interval = float(answer.get("interval") or self.options["device_poll_interval"])
+        lifetime = float(answer.get("expires_in") or 600)
+        deadline = time.monotonic() + min(lifetime, float(self.options["authentication_timeout"]))
+        complete = answer.get("verification_uri_complete")
+        self.ctx.prompter.tell(
+            f"To log in, visit {answer.get('verification_uri')} and enter the code "
+            f"{answer.get('user_code')}"
+        )
+        if complete and not self.options.get("skip_open_browser"):
+            open_url(
+                str(complete),
+                self.ctx.prompter,
+                command=self.options.get("browser_command"),
+                skip=False,
+            )
+        while True:
+            if time.monotonic() + interval > deadline:
+                raise LoginAbandoned("nobody entered the device code before it expired")
+            time.sleep(interval)
+            status, body = self._token_request(
+                {"grant_type": DEVICE_GRANT, "device_code": str(answer["device_code"])}
+            )
+            if status == 200 and "access_token" in body:
+                return body
+            error = body.get("error")
+            if error == "authorization_pending":
+                continue
+            if error == "slow_down":
+                interval += 5  # RFC 8628 section 3.5
+                continue
+            if error == "expired_token":
+                raise LoginAbandoned("nobody entered the device code before it expired")
+            if error == "access_denied":
+                raise UpstreamError("the device login was denied")
+            raise UpstreamError(f"the device login failed: {error or f'HTTP {status}'}")
+
+    # -- result ---------------------------------------------------------------------------
+
+    def credential(
+        self, tokens: dict[str, Any], *, nonce: str | None, previous_refresh: str | None
+    ) -> Credential:
+        now = self.ctx.now()
+        claims: dict[str, Any] = {}
+        id_token = tokens.get("id_token")
+        if id_token:
+            claims = self.verify_id_token(str(id_token), nonce)
+        use_access = bool(self.options.get("use_access_token")) or not id_token
+        if use_access:
+            token = str(tokens["access_token"])
+            expires_in = tokens.get("expires_in")
+            expires_at = now + float(expires_in) if expires_in else claims.get("exp")
+        else:
+            token, expires_at = str(id_token), claims.get("exp")
+        # A provider that rotates answers with a new refresh token; one that does not keeps
+        # the old one valid.
+        refresh_token = tokens.get("refresh_token") or previous_refresh
+        who = claims.get("email") or claims.get("preferred_username") or claims.get("sub")
+        return Credential(
+            token,
+            issued_at=now,
+            expires_at=None if expires_at is None else float(expires_at),
+            identity=f"{who} at {self.issuer}" if who else f"client {self.client_id}",
+            refresh={"refreshToken": refresh_token} if refresh_token else {},
+        )
+
+    def verify_id_token(self, id_token: str, nonce: str | None) -> dict[str, Any]:
+        import jwt
+
+        try:
+            header = jwt.get_unverified_header(id_token)
+        except jwt.PyJWTError as exc:
+            raise UpstreamError(f"the ID token is not a JWT: {exc}") from exc
+        algorithm = header.get("alg")
+        if algorithm not in ALLOWED_ALGORITHMS:
+            raise UpstreamError(f"the ID token is signed with {algorithm!r}, which is not allowed")
+        keys = self._get_json(self._endpoint("jwks_uri"))
+        try:
+            keyset = jwt.PyJWKSet.from_dict(keys)
+        except jwt.PyJWTError as exc:
+            raise UpstreamError(f"the issuer's JWKS is unusable: {exc}") from exc
+        kid = header.get("kid")
+        candidates = [k for k in keyset.keys if kid is None or k.key_id == kid]
+        if not candidates:
+            raise UpstreamError(f"the ID token's key {kid!r} is not in the issuer's JWKS")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                id_token,
+                candidates[0].key,
+                algorithms=[algorithm],
+                audience=self.client_id,
+                issuer=self.issuer,
+                leeway=CLOCK_SKEW,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise UpstreamError(f"the ID token failed verification: {exc}") from exc
+        if nonce is not None and not _same(claims.get("nonce"), nonce):
+            raise UpstreamError("the ID token failed verification: wrong nonce")
+        return claims
+
+
+def _same(a: object, b: str) -> bool:
+    from credplugin.flows.pkce import same
+
+    return isinstance(a, str) and same(a, b)
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = url.partition("://")[2].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")

@@ -1,0 +1,43 @@
+"""Opening a login URL for a person.
+
+The URL always goes to stderr too, so a person on a machine without a browser (SSH, a
+container) can copy it. The launcher's own output never reaches stdout: the runner points
+file descriptor 1 at stderr while a provider runs, and child processes inherit that.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+
+from credplugin import log
+from credplugin.errors import UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from credplugin.prompt import Prompter
+
+
+def open_url(url: str, prompter: Prompter, *, command: str | None, skip: bool) -> None:
+    prompter.tell(f"Open this URL in a browser to log in: {url}")
+    if skip:
+        return
+    if command:
+        argv = shlex.split(command)
+        if not argv:
+            raise UsageError("--browser-command is empty")
+        argv = [part.replace("%s", url) for part in argv] if "%s" in command else [*argv, url]
+        try:
+            # Not waited for: a browser may run until the person closes it.
+            subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            log.warn(f"cannot run the browser command {argv[0]}: {exc.strerror or exc}")
+        return
+    import webbrowser
+
+    try:
+        # $BROWSER is honoured; on a machine without one this returns False.
+        if not webbrowser.open(url):
+            log.info("no browser could be opened; use the URL above")
+    except webbrowser.Error as exc:
+        log.info(f"no browser could be opened ({exc}); use the URL above")

@@ -1,0 +1,145 @@
+"""A one-shot HTTP listener on the loopback interface for an OAuth redirect (RFC 8252).
+
+Bound to 127.0.0.1 (or ::1) only, never to all interfaces. It serves in a thread so that a
+browser launcher that waits for its page to load cannot deadlock the login, answers the
+first request that carries `code` or `error` with a small "you can close this tab" page, and
+checks `state` in constant time.
+"""
+
+from __future__ import annotations
+
+import html
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
+from credplugin.flows.pkce import same
+
+LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1", "[::1]": "::1"}
+PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-family:sans-serif;margin:3em"><h1>{title}</h1><p>{text}</p></body></html>"""
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(f"--listen-address {address!r} is not HOST:PORT")
+    bound = LOOPBACK_HOSTS.get(host)
+    if bound is None:
+        raise UsageError(
+            f"--listen-address {address!r}: the redirect listener binds loopback only "
+            "(127.0.0.1, ::1)"
+        )
+    return bound, int(port_text)
+
+
+class _Server(HTTPServer):
+    result: dict[str, str] | None = None
+    done: threading.Event
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        if "code" not in query and "error" not in query:
+            self._page(404, "Not found", "This address only receives a login redirect.")
+            return
+        if self.server.result is None:
+            self.server.result = query
+        if "error" in query:
+            self._page(200, "Login failed", "Return to your terminal for details.")
+        else:
+            self._page(200, "Logged in", "You can close this tab and return to your terminal.")
+        self.server.done.set()
+
+    def _page(self, status: int, title: str, text: str) -> None:
+        body = PAGE.format(title=html.escape(title), text=html.escape(text)).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # the query holds the authorization code: never logged
+
+
+class LoopbackRedirect:
+    """Bind at construction (first free address of the list), serve in a thread, wait()."""
+
+    def __init__(self, listen_addresses: list[str]) -> None:
+        errors: list[str] = []
+        self._server: _Server | None = None
+        for address in listen_addresses:
+            host, port = parse_listen_address(address)
+            server_class = _Server6 if ":" in host else _Server
+            try:
+                self._server = server_class((host, port), _Handler)
+                break
+            except OSError as exc:
+                errors.append(f"{address}: {exc.strerror or exc}")
+        if self._server is None:
+            raise UpstreamError(
+                "no listen address is free for the login redirect (" + "; ".join(errors) + ")",
+                hint="pass --listen-address 127.0.0.1:0 for any free port",
+            )
+        self._server.done = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.server_address[1])
+
+    def _serve(self) -> None:
+        assert self._server is not None
+        self._server.timeout = 0.2
+        while not self._server.done.is_set():
+            self._server.handle_request()
+
+    def wait(self, state: str, timeout: float) -> str:
+        """The authorization code, once a redirect with the right state arrives."""
+        assert self._server is not None
+        if not self._server.done.wait(timeout):
+            raise LoginAbandoned(f"nobody finished the browser login within {timeout:.0f}s")
+        query = self._server.result or {}
+        if not same(query.get("state"), state):
+            raise UpstreamError(
+                "the login redirect carried the wrong state (a stale tab, or a forged "
+                "redirect); login aborted",
+                hint="run the command again and use the newest login page",
+            )
+        if "error" in query:
+            detail = query.get("error_description") or ""
+            raise UpstreamError(
+                f"the identity provider refused the login: {query['error']} {detail}".strip()
+            )
+        return query["code"]
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.done.set()
+            self._thread.join(timeout=2)
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> LoopbackRedirect:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,328 @@
+"""oidc against a real OpenID provider (node-oidc-provider on 127.0.0.1), logged in through
+$BROWSER by a script that fills its login and consent pages, and against a stub that lies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+from tests.conftest import (
+    V1,
+    V1BETA1,
+    Plugin,
+    credplugin_command,
+    exec_info,
+    kubectl_binaries,
+    run_kubectl,
+    write_kubeconfig,
+)
+from tests.oidc.fake_browser import log_in
+from tests.standins.apiserver import FakeAPIServer
+from tests.standins.oidc_stub import OidcStub
+from tests.standins.tls import TLSMaterial
+
+OIDC_DIR = Path(__file__).parent / "oidc"
+CLIENT = "kubectl"
+KUBECTLS = kubectl_binaries()
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[str]:
+    node = shutil.which("node")
+    if node is None or not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
+        pytest.skip("node or tests/oidc/node_modules missing (run `make test` to install)")
+    proc = subprocess.Popen(
+        [node, str(OIDC_DIR / "provider.mjs"), "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("READY "), line
+    yield line.split()[1]
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+class Browser:
+    """$BROWSER for the plugin, and what it did."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.log = tmp_path / "browser.log"
+        script = OIDC_DIR / "fake_browser.py"
+        self.env = {
+            "BROWSER": f"{sys.executable} {script} %s",
+            "FAKE_BROWSER_LOG": str(self.log),
+        }
+
+    def opened(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+@pytest.fixture
+def browser(tmp_path: Path, plugin: Plugin) -> Browser:
+    b = Browser(tmp_path)
+    plugin.env.update(b.env)
+    plugin.env.pop("REQUESTS_CA_BUNDLE", None)
+    return b
+
+
+def oidc_args(issuer: str, *extra: str) -> list[str]:
+    return [
+        "oidc",
+        "--issuer-url",
+        issuer,
+        "--client-id",
+        CLIENT,
+        "--listen-address",
+        "127.0.0.1:0",
+        *extra,
+    ]
+
+
+def verify(issuer: str, token: str, audience: str = CLIENT) -> dict[str, Any]:
+    jwks = requests.get(f"{issuer}/jwks", timeout=10).json()
+    header = jwt.get_unverified_header(token)
+    key = next(k for k in jwt.PyJWKSet.from_dict(jwks).keys if k.key_id == header["kid"])
+    claims: dict[str, Any] = jwt.decode(
+        token, key.key, algorithms=[header["alg"]], audience=audience, issuer=issuer
+    )
+    return claims
+
+
+def cached_refresh_token(plugin: Plugin) -> str:
+    (entry,) = plugin.cache_dir.glob("*.json")
+    value = json.loads(entry.read_text())["credential"]["refresh"]["refreshToken"]
+    assert isinstance(value, str)
+    return value
+
+
+def test_authcode_login_then_cache_then_refresh_without_browser(
+    issuer: str, plugin: Plugin, browser: Browser
+) -> None:
+    first = plugin.run(*oidc_args(issuer), exec_info=exec_info(V1))
+    doc = first.credential()
+    claims = verify(issuer, doc["status"]["token"])
+    assert claims["sub"] == "alice" and claims["nonce"]
+    assert len(browser.opened()) == 1
+    opened = browser.opened()[0]
+    assert "code_challenge_method=S256" in opened and "state=" in opened
+    assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in opened
+    assert opened in first.stderr  # the URL is always printed for a person without a browser
+
+    assert plugin.run(*oidc_args(issuer)).credential()["status"] == doc["status"]
+    old_refresh = cached_refresh_token(plugin)
+    time.sleep(1.1)  # iat has second precision
+    refreshed = plugin.run(*oidc_args(issuer, "--force-refresh", "-v"))
+    assert "refreshed without a browser" in refreshed.stderr
+    assert refreshed.credential()["status"]["token"] != doc["status"]["token"]
+    assert len(browser.opened()) == 1
+    # The provider rotated the refresh token, and the new one was stored.
+    assert cached_refresh_token(plugin) != old_refresh
+
+
+def test_reused_refresh_token_revokes_grant_and_we_fall_back_to_login(
+    issuer: str, plugin: Plugin, browser: Browser
+) -> None:
+    plugin.run(*oidc_args(issuer)).credential()
+    stale = cached_refresh_token(plugin)
+    plugin.run(*oidc_args(issuer, "--force-refresh")).credential()
+    # Someone replays the old refresh token: the provider revokes the whole grant.
+    replay = requests.post(
+        f"{issuer}/token",
+        data={"grant_type": "refresh_token", "refresh_token": stale, "client_id": CLIENT},
+        timeout=10,
+    )
+    assert replay.json()["error"] == "invalid_grant"
+    run = plugin.run(*oidc_args(issuer, "--force-refresh", "-v"))
+    assert run.credential() and "logging in again" in run.stderr
+    assert len(browser.opened()) == 2
+
+
+def test_parallel_cold_calls_cause_one_login(issuer: str, plugin: Plugin, browser: Browser) -> None:
+    env = {**plugin.env, "KUBERNETES_EXEC_INFO": json.dumps(exec_info(V1))}
+    procs = [
+        subprocess.Popen(
+            [*credplugin_command(), *oidc_args(issuer)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(8)
+    ]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    assert len({out for out, _ in outputs}) == 1
+    assert len(browser.opened()) == 1
+
+
+def test_device_code_login(issuer: str, plugin: Plugin, browser: Browser) -> None:
+    args = oidc_args(
+        issuer,
+        "--grant-type",
+        "device-code",
+        "--skip-open-browser",
+        "--device-poll-interval",
+        "0.3",
+    )
+    proc = subprocess.Popen(
+        [*credplugin_command(), *args],
+        env=plugin.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    prompt = ""
+    for _ in range(20):
+        prompt = proc.stderr.readline()
+        if "enter the code" in prompt:
+            break
+    words = prompt.split()
+    uri, code = words[words.index("visit") + 1], words[-1]
+    log_in(f"{uri}?user_code={code}", "dora", "login")  # the person, on another device
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert verify(issuer, json.loads(out)["status"]["token"])["sub"] == "dora"
+    assert browser.opened() == []
+
+
+@pytest.mark.parametrize("grant", ["authcode-keyboard", "password"])
+def test_stdin_grants_refuse_at_once_when_not_interactive(
+    issuer: str, plugin: Plugin, browser: Browser, grant: str
+) -> None:
+    started = time.monotonic()
+    run = plugin.run(*oidc_args(issuer, "--grant-type", grant), exec_info=exec_info(V1))
+    assert time.monotonic() - started < 15
+    assert run.returncode == 3 and run.stdout == ""
+    assert "needs a person" in run.stderr and "credplugin oidc --issuer-url" in run.stderr
+
+
+def test_abandoned_login_backs_off_in_the_background(
+    issuer: str, plugin: Plugin, browser: Browser
+) -> None:
+    plugin.env["FAKE_BROWSER_MODE"] = "ignore"
+    args = oidc_args(issuer, "--authentication-timeout", "1.5")
+    first = plugin.run(*args, exec_info=exec_info(V1))
+    assert first.returncode == 3 and "nobody finished the browser login" in first.stderr
+    second = plugin.run(*args, exec_info=exec_info(V1))
+    assert second.returncode == 3 and "was abandoned" in second.stderr
+    assert len(browser.opened()) == 1  # no second tab
+
+
+def test_use_access_token_and_client_credentials(issuer: str, plugin: Plugin) -> None:
+    plugin.env.pop("REQUESTS_CA_BUNDLE", None)
+    run = plugin.run(
+        "oidc",
+        "--issuer-url",
+        issuer,
+        "--client-id",
+        "robot",
+        "--grant-type",
+        "client-credentials",
+        env={"OIDC_CLIENT_SECRET": "robot-secret-value"},
+    )
+    doc = run.credential()
+    assert doc["status"]["token"] and "expirationTimestamp" in doc["status"]
+    assert "robot-secret-value" not in run.stderr
+
+
+def test_plain_http_issuer_is_refused_off_loopback(plugin: Plugin) -> None:
+    run = plugin.run("oidc", "--issuer-url", "http://idp.example", "--client-id", "x")
+    assert run.returncode == 2 and "must be https" in run.stderr
+
+
+def test_non_loopback_listen_address_is_refused(issuer: str, plugin: Plugin) -> None:
+    plugin.env.pop("REQUESTS_CA_BUNDLE", None)
+    run = plugin.run(
+        "oidc", "--issuer-url", issuer, "--client-id", CLIENT, "--listen-address", "0.0.0.0:8000"
+    )
+    assert run.returncode == 2 and "loopback only" in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "message"),
+    [
+        ("bad-signature", "Signature verification failed"),
+        ("wrong-aud", "Audience doesn't match"),
+        ("wrong-iss", "Invalid issuer"),
+        ("wrong-nonce", "wrong nonce"),
+        ("wrong-state", "wrong state"),
+        ("expired", "Signature has expired"),
+        ("alg-hs256", "'HS256', which is not allowed"),
+        ("no-kid-match", "not in the issuer's JWKS"),
+    ],
+)
+def test_tampered_logins_are_rejected(
+    plugin: Plugin, browser: Browser, mode: str, message: str
+) -> None:
+    with OidcStub() as stub:
+        stub.mode = mode
+        run = plugin.run(
+            "oidc",
+            "--issuer-url",
+            stub.issuer,
+            "--client-id",
+            stub.client_id,
+            "--listen-address",
+            "127.0.0.1:0",
+        )
+    assert run.returncode == 4 and run.stdout == ""
+    assert message in run.stderr and "Traceback" not in run.stderr
+    assert not list(plugin.cache_dir.glob("*.json"))
+
+
+def test_the_stub_accepts_an_honest_login(plugin: Plugin, browser: Browser) -> None:
+    with OidcStub() as stub:
+        run = plugin.run(
+            "oidc",
+            "--issuer-url",
+            stub.issuer,
+            "--client-id",
+            stub.client_id,
+            "--listen-address",
+            "127.0.0.1:0",
+        )
+    assert run.credential()["status"]["token"].count(".") == 2
+
+
+@pytest.mark.kubectl
+@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
+@pytest.mark.parametrize(("api_version", "mode"), [(V1, "Never"), (V1BETA1, None)])
+def test_kubectl_get_ns_with_a_verified_id_token(
+    issuer: str,
+    plugin: Plugin,
+    browser: Browser,
+    apiserver: FakeAPIServer,
+    tls: TLSMaterial,
+    tmp_path: Path,
+    api_version: str,
+    mode: str | None,
+) -> None:
+    apiserver.add_authenticator(lambda token: "oidc:" + verify(issuer, token)["sub"])
+    kubeconfig = write_kubeconfig(
+        tmp_path / "kubeconfig",
+        apiserver.url,
+        tls.ca_b64,
+        oidc_args(issuer),
+        api_version=api_version,
+        interactive_mode=mode,
+    )
+    result = run_kubectl(KUBECTLS[-1], kubeconfig, "get", "ns", env=plugin.env)
+    assert result.returncode == 0, result.stderr
+    assert {r.identity for r in apiserver.authenticated_requests()} == {"oidc:alice"}
+    assert len(browser.opened()) == 1
