@@ -102,6 +102,18 @@ def jwt(lifetime: int) -> str:
     return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
 
 
+def real_aws_cli() -> str | None:
+    """The aws CLI itself, not a pyenv shim (a bash script that would add its own cost)."""
+    import shutil
+    import subprocess
+
+    found = shutil.which("aws")
+    if found and "/shims/" in found and shutil.which("pyenv"):
+        answer = subprocess.run(["pyenv", "which", "aws"], capture_output=True, text=True)
+        found = answer.stdout.strip() or None
+    return found
+
+
 def build_cases(work: Path, proxy_url: str) -> list[Case]:
     python = sys.executable
     script = str(Path(python).with_name("credplugin"))
@@ -119,6 +131,32 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
     }
     token = work / "token"
     token.write_text(jwt(3600))
+    aws_env = {
+        **env,
+        "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "AWS_REGION": "eu-west-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(work / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(work / "no-aws-credentials"),
+    }
+    aws_cases = [
+        Case("aws cache hit", [python, script, "aws", "--cluster-id", "bench"], aws_env),
+        Case(
+            "aws fresh token (no cache)",
+            [python, script, "aws", "--cluster-id", "bench", "--no-cache"],
+            aws_env,
+        ),
+    ]
+    aws_cli = real_aws_cli()
+    if aws_cli:
+        aws_cases.append(
+            Case(
+                "`aws eks get-token` (peer, no cache)",
+                [aws_cli, "eks", "get-token", "--cluster-name", "bench", "--output", "json"],
+                aws_env,
+            )
+        )
     return [
         Case("`python -c pass` (baseline)", [python, "-c", "pass"], env),
         Case(
@@ -131,6 +169,7 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
             [python, script, "local-kubectl-proxy"],
             env,
         ),
+        *aws_cases,
     ]
 
 
@@ -167,6 +206,16 @@ def table(cases: list[Case], rounds: int) -> str:
             f"| {case.name} | {median * 1000:.1f} ms | {median / base:.2f}x | {rss} "
             f"| {case.failures} |"
         )
+    by_name = {case.name: statistics.median(case.seconds) for case in cases}
+    peer = by_name.get("`aws eks get-token` (peer, no cache)")
+    if peer:
+        hit, fresh = by_name["aws cache hit"], by_name["aws fresh token (no cache)"]
+        lines += [
+            "",
+            f"- aws cache hit vs `aws eks get-token`: {peer / hit:.0f}x faster (goal >= 10x)",
+            f"- aws fresh token vs `aws eks get-token`: {fresh / peer:.2f}x the time "
+            "(goal <= 0.5x)",
+        ]
     return "\n".join(lines)
 
 

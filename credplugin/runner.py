@@ -108,15 +108,7 @@ def run(
         return _fetch(provider, ctx), request.api_version
 
     store = CacheStore(values["cache_dir"] or default_dir(environ))
-    material = {
-        "v": KEY_VERSION,
-        "provider": entry.name,
-        "server": server,
-        "options": {o.name: values[o.dest] for o in module.OPTIONS if o.identity},
-        "env": {name: environ[name] for name in entry.identity_env if name in environ},
-        "files": _identity_files(module, values, environ),
-    }
-    key = make_key(material)
+    key = cache_key(entry, module, values, server, environ)
     margin = float(values["refresh_margin"])
     now = time.time()
     if not ctx.force_refresh:
@@ -133,6 +125,26 @@ def run(
     if server:
         summary["server"] = server
     return _refresh(entry, provider, ctx, store, key, margin, summary), request.api_version
+
+
+def cache_key(
+    entry: ProviderEntry,
+    module: ProviderModule,
+    values: Mapping[str, Any],
+    server: str | None,
+    environ: Mapping[str, str],
+) -> str:
+    """Everything that decides which credential is issued, hashed."""
+    return make_key(
+        {
+            "v": KEY_VERSION,
+            "provider": entry.name,
+            "server": server,
+            "options": {o.name: values[o.dest] for o in module.OPTIONS if o.identity},
+            "env": {name: environ[name] for name in entry.identity_env if name in environ},
+            "files": _identity_files(module, values, environ),
+        }
+    )
 
 
 def _refresh(

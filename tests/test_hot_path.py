@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -109,3 +110,43 @@ def test_cache_hit_imports_nothing_heavy(
     assert "cryptography" in {m.split(".")[0] for m in miss}, "the first call should fetch"
     hit = loaded_modules(["local-kubectl-proxy"], env)
     assert heavy(hit) == []
+
+
+def test_aws_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Path) -> None:
+    env = clean_environ(isolated_home)
+    env.update(
+        {
+            "CREDPLUGIN_CACHE_DIR": str(tmp_path / "cache"),
+            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS_REGION": "eu-west-1",
+            "KUBERNETES_EXEC_INFO": json.dumps(exec_info(V1, server="https://x.example")),
+        }
+    )
+    miss = loaded_modules(["aws", "--cluster-id", "c"], env)
+    assert "botocore" in {m.split(".")[0] for m in miss}, "the first call should sign"
+    assert heavy(loaded_modules(["aws", "--cluster-id", "c"], env)) == []
+
+
+def test_oidc_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Path) -> None:
+    """Seed the entry by hand (no identity provider needed): a hit never reaches one."""
+    from credplugin import runner
+    from credplugin.credential import Credential
+    from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
+    from credplugin.registry import lookup
+
+    env = clean_environ(isolated_home)
+    env["CREDPLUGIN_CACHE_DIR"] = str(tmp_path / "cache")
+    args = ["oidc", "--issuer-url", "https://idp.example", "--client-id", "k"]
+    entry = lookup("oidc")
+    assert entry is not None
+    module = entry.load()
+    options = module.OPTIONS + COMMON_OPTIONS
+    values, _ = resolve(options, parse_argv(options, args[1:]), {}, env)
+    key = runner.cache_key(entry, module, values, None, env)
+    from credplugin.cache import CacheStore, Entry
+
+    now = time.time()
+    token = Credential("id-token", issued_at=now, expires_at=now + 3600)
+    CacheStore(env["CREDPLUGIN_CACHE_DIR"]).write(Entry(key, "oidc", token, now))
+    assert heavy(loaded_modules(args, env)) == []
