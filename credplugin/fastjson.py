@@ -56,6 +56,16 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("expecting a JSON value") from None
+    except SystemError:
+        # The C scanner raises its errors as json.decoder.JSONDecodeError, which it looks up
+        # in sys.modules only: without json.decoder imported it fails with SystemError.
+        # Malformed input is off the hot path, so import it and let the scanner say why.
+        import json.decoder
+
+        try:
+            value, end = _scan(text, start)
+        except StopIteration:
+            raise ValueError("expecting a JSON value") from None
     if text[end:].strip(_WHITESPACE):
         raise ValueError("extra data after the JSON value")
     return value

@@ -187,11 +187,9 @@ def test_fuzzed_exec_info_through_the_cli_never_tracebacks(
     if garble:
         raw = raw[: len(raw) // 2]
     run = plugin.run("service-account", "--token-file", str(token_path), exec_info=raw)
-    assert "Traceback" not in run.stderr
-    if run.returncode == 0:
-        assert run.credential()["apiVersion"] in (V1, V1BETA1)
-    else:
-        assert run.stdout == "" and run.stderr.startswith("credplugin: ")
+    # Whatever the variable holds, the credential is still served (v1beta1 at worst).
+    assert run.credential()["apiVersion"] in (V1, V1BETA1)
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
 
 
 # -- the command line ------------------------------------------------------------------------
@@ -211,7 +209,7 @@ PROVIDERS = [
 def test_help_lists_every_provider_and_hides_backstage_aliases(plugin: Plugin) -> None:
     run = plugin.run("--help")
     assert run.returncode == 0
-    section = run.stdout.split("Providers (Backstage authProviders):")[1]
+    section = run.stdout.split("Providers (Backstage authProviders):")[1].split("Commands:")[0]
     listed = re.findall(r"^  (\S+)\s", section, flags=re.MULTILINE)
     assert listed == PROVIDERS
     for alias in ("googleServiceAccount", "localKubectlProxy", "serviceAccount"):

@@ -268,3 +268,26 @@ def test_dumps_bounds_nesting_with_value_error_not_recursion_error() -> None:
         deep = [deep]
     with pytest.raises(ValueError):
         fastjson.dumps(deep)
+
+
+def test_malformed_input_is_a_value_error_even_without_json_imported() -> None:
+    """The C scanner reports errors through json.decoder, which the hot path never imports;
+    in a fresh interpreter that used to surface as SystemError."""
+    import subprocess
+    import sys
+
+    probe = (
+        "from credplugin import fastjson\n"
+        "for bad in ('{corrupt', '[1,', '{\"a\": tru}'):\n"
+        "    try:\n"
+        "        fastjson.loads(bad)\n"
+        "    except ValueError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit('accepted ' + bad)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0 and done.stdout == "ok\n", done.stderr
