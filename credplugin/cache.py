@@ -271,7 +271,7 @@ class CacheStore:
         self.ensure_directory()
         return KeyLock(self.lock_path(key), wait_seconds, on_wait)
 
-    def keys(self) -> Iterator[str]:
+    def entry_keys(self) -> Iterator[str]:
         try:
             names = os.listdir(self.directory)
         except OSError:

@@ -72,27 +72,56 @@ def provider_command(entry: registry.ProviderEntry) -> click.Command:
     )
 
 
+# The commands around the providers: name -> (module:attribute, one-line help). Loaded only
+# when invoked, like the providers.
+TOOLS: dict[str, tuple[str, str]] = {
+    "cache": ("credplugin.tools.cache_cmd:cache", "List or clear cached credentials."),
+    "inspect": ("credplugin.tools.inspect_cmd:inspect", "Decode a token for a person."),
+    "kubeconfig": (
+        "credplugin.tools.kubeconfig_cmd:kubeconfig",
+        "Write exec entries; convert a Backstage app-config.",
+    ),
+    "doctor": ("credplugin.tools.doctor_cmd:doctor", "Check a kubeconfig's exec entries."),
+}
+
+
+def _load_tool(name: str) -> click.Command | None:
+    import importlib
+
+    target = TOOLS.get(name)
+    if target is None:
+        return None
+    module_name, _, attribute = target[0].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return None  # not built yet
+        raise
+    command = getattr(module, attribute)
+    assert isinstance(command, click.Command)
+    return command
+
+
 class ProviderGroup(click.Group):
     """Provider subcommands come from the registry; Backstage names work as hidden aliases."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [p.name for p in registry.PROVIDERS] + sorted(self.commands)
+        return [p.name for p in registry.PROVIDERS] + sorted(TOOLS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         entry = registry.lookup(cmd_name)
         if entry is not None:
             return provider_command(entry)
-        return super().get_command(ctx, cmd_name)
+        return _load_tool(cmd_name) or super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Listing must not import every provider module: use the registry's summaries.
+        # Listing must not import every module: use the registry's and TOOLS' summaries.
         rows = [(p.name, p.summary) for p in registry.PROVIDERS]
         with formatter.section("Providers (Backstage authProviders)"):
             formatter.write_dl(rows)
-        others = [(n, c.get_short_help_str()) for n, c in sorted(self.commands.items())]
-        if others:
-            with formatter.section("Commands"):
-                formatter.write_dl(others)
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, summary) for name, (_, summary) in sorted(TOOLS.items())])
 
 
 @click.group(cls=ProviderGroup, context_settings=CONTEXT_SETTINGS)

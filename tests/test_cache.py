@@ -137,7 +137,7 @@ def test_entries_for_different_keys_are_separate(store: CacheStore) -> None:
     second, _ = store.read(OTHER_KEY)
     assert first is not None and first.credential.token == "one"
     assert second is not None and second.credential.token == "two"
-    assert list(store.keys()) == sorted([KEY, OTHER_KEY])
+    assert list(store.entry_keys()) == sorted([KEY, OTHER_KEY])
 
 
 @contextmanager
@@ -452,7 +452,7 @@ def test_an_uncreatable_directory_raises_cache_unavailable(tmp_path: Path, benea
         pass
     entry, reason = store.read(KEY)
     assert entry is None and reason != "ok"
-    assert list(store.keys()) == []
+    assert list(store.entry_keys()) == []
     assert (tmp_path / "regular-file").read_text() == "not a directory"
 
 

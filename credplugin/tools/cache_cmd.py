@@ -1,0 +1,127 @@
+"""`credplugin cache list | clear`: what is cached, for whom, until when; and removing it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from credplugin.cache import CacheStore, default_dir
+
+CACHE_DIR = click.option(
+    "--cache-dir",
+    metavar="DIR",
+    help="Cache directory [default: $CREDPLUGIN_CACHE_DIR, $KUBECACHEDIR/credplugin, "
+    "~/.kube/cache/credplugin].",
+)
+
+
+def _store(cache_dir: str | None) -> CacheStore:
+    return CacheStore(cache_dir or default_dir(os.environ))
+
+
+def expires_in(expires_at: float | None, now: float) -> str:
+    if expires_at is None:
+        return "never"
+    left = expires_at - now
+    if left <= 0:
+        return f"expired {_duration(-left)} ago"
+    return f"in {_duration(left)}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.0f}d"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cache() -> None:
+    """List or clear cached credentials."""
+
+
+@cache.command("list")
+@CACHE_DIR
+def list_entries(cache_dir: str | None) -> None:
+    """One line per entry: key, provider, what it is for, who, when it expires.
+
+    Never prints a token, refresh token or secret option."""
+    store = _store(cache_dir)
+    now = time.time()
+    rows: list[tuple[str, ...]] = []
+    for key in store.entry_keys():
+        entry, why = store.read(key)
+        if entry is None:
+            rows.append((key[:12], "?", f"unusable ({why})", "", ""))
+            continue
+        summary = " ".join(f"{k}={_show(v)}" for k, v in sorted(entry.summary.items()))
+        rows.append(
+            (
+                key[:12],
+                entry.provider,
+                summary or "-",
+                entry.credential.identity or "-",
+                expires_in(entry.credential.expires_at, now),
+            )
+        )
+    if not rows:
+        click.echo(f"no cached credentials in {store.directory}", err=True)
+        return
+    header = ("KEY", "PROVIDER", "FOR", "IDENTITY", "EXPIRES")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        click.echo("  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4])
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+@cache.command("clear")
+@CACHE_DIR
+@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+@click.option("--provider", metavar="NAME", help="Remove the entries of one provider.")
+@click.argument("keys", nargs=-1)
+def clear(
+    cache_dir: str | None, everything: bool, provider: str | None, keys: tuple[str, ...]
+) -> None:
+    """Remove entries (with their lock and back-off files) by key or key prefix, by
+    provider, or all of them. The next kubectl call fetches or logs in anew."""
+    if not (everything or provider or keys):
+        raise click.UsageError("say what to clear: KEY..., --provider NAME or --all")
+    store = _store(cache_dir)
+    all_keys = list(store.entry_keys())
+    chosen: set[str] = set()
+    if everything:
+        chosen.update(all_keys)
+    if provider:
+        from credplugin.registry import lookup
+
+        known = lookup(provider)
+        name = known.name if known else provider
+        for key in all_keys:
+            entry, _ = store.read(key)
+            if entry is not None and entry.provider == name:
+                chosen.add(key)
+    for prefix in keys:
+        matches = [k for k in all_keys if k.startswith(prefix)]
+        if len(matches) != 1:
+            raise click.UsageError(
+                f"{prefix!r} matches {len(matches)} entries; give more of the key"
+            )
+        chosen.add(matches[0])
+    for key in sorted(chosen):
+        store.remove(key)
+        for path in (store.lock_path(key), store.backoff_path(key)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    click.echo(f"removed {len(chosen)} cached credential(s) from {store.directory}", err=True)

@@ -1,0 +1,153 @@
+"""`credplugin inspect [TOKEN | -]`: what a token says, for a person debugging.
+
+Decodes only: never verifies a signature, never sends the token anywhere. Accepts a JWT, an
+EKS token (`k8s-aws-v1.`), or a whole ExecCredential document, so that
+`credplugin aws ... | credplugin inspect` works.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import click
+
+from credplugin.tokens import decode_jwt_claims
+
+AWS_PREFIX = "k8s-aws-v1."
+# A presigned GetCallerIdentity is honoured for 15 minutes after X-Amz-Date.
+AWS_PRESIGN_WINDOW = 15 * 60
+TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("given", metavar="[TOKEN | -]", required=False)
+def inspect(given: str | None) -> None:
+    """Decode TOKEN (or read it, or an ExecCredential, from stdin with `-` or a pipe)."""
+    if given is None or given == "-":
+        if given is None and sys.stdin.isatty():
+            raise click.UsageError("give a TOKEN, or pipe one (or an ExecCredential) in")
+        given = sys.stdin.read()
+    token = _unwrap(given.strip())
+    now = time.time()
+    if token.startswith(AWS_PREFIX):
+        lines = describe_aws(token, now)
+    elif token.count(".") == 2 and decode_jwt_claims(token):
+        lines = describe_jwt(token, now)
+    else:
+        lines = [f"opaque token, {len(token)} characters (not a JWT or an EKS token)"]
+    click.echo("\n".join(lines))
+
+
+def _unwrap(text: str) -> str:
+    """The token inside an ExecCredential document, or the text itself."""
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            raise click.UsageError("input looks like JSON but does not parse") from None
+        status = doc.get("status") if isinstance(doc, dict) else None
+        if isinstance(status, dict) and isinstance(status.get("token"), str):
+            return str(status["token"])
+        if isinstance(status, dict) and status.get("clientCertificateData"):
+            raise click.UsageError("this ExecCredential holds a client certificate, not a token")
+        raise click.UsageError("JSON input is not an ExecCredential with a token")
+    return text
+
+
+def when(timestamp: float, now: float) -> str:
+    stamp = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    delta = timestamp - now
+    relative = f"in {_span(delta)}" if delta >= 0 else f"{_span(-delta)} ago"
+    return f"{stamp} ({relative})"
+
+
+def _span(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds}s"
+    minutes, _ = divmod(seconds, 60)
+    if minutes < 90:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    return f"{hours // 24}d"
+
+
+def describe_jwt(token: str, now: float) -> list[str]:
+    header = _segment(token.split(".")[0])
+    claims = decode_jwt_claims(token)
+    lines = ["JWT (decoded, not verified)", "header:"]
+    lines += [f"  {k}: {json.dumps(v)}" for k, v in header.items()]
+    lines.append("claims:")
+    for key, value in claims.items():
+        if key in TIME_CLAIMS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            lines.append(f"  {key}: {value} = {when(float(value), now)}")
+        else:
+            lines.append(f"  {key}: {json.dumps(value)}")
+    exp = claims.get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool):
+        left = float(exp) - now
+        lines.append(f"time left: {_span(left)}" if left > 0 else "EXPIRED")
+    return lines
+
+
+def _segment(part: str) -> dict[str, Any]:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def describe_aws(token: str, now: float) -> list[str]:
+    body = token[len(AWS_PREFIX) :]
+    try:
+        url = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ["EKS token whose body is not base64url: malformed"]
+    if not url.startswith("https://"):
+        return ["EKS token whose body is not an https URL: malformed"]
+    parts = urlsplit(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    credential = query.get("X-Amz-Credential", "")
+    access_key, _, scope = credential.partition("/")
+    scope_parts = scope.split("/")
+    region = scope_parts[1] if len(scope_parts) > 1 else "?"
+    lines = [
+        "EKS token (presigned STS GetCallerIdentity; decoded, not verified)",
+        f"  host: {parts.hostname}",
+        f"  region: {region}",
+        f"  access key id: {access_key or '?'}",
+        f"  action: {query.get('Action', '?')}",
+        f"  signed headers: {query.get('X-Amz-SignedHeaders', '?')}",
+        f"  X-Amz-Expires: {query.get('X-Amz-Expires', 'missing')}",
+        "  session token: "
+        + (
+            f"present ({len(query['X-Amz-Security-Token'])} chars)"
+            if "X-Amz-Security-Token" in query
+            else "none (long-term keys)"
+        ),
+    ]
+    if "x-k8s-aws-id" not in query.get("X-Amz-SignedHeaders", "").split(";"):
+        lines.append("  WARNING: x-k8s-aws-id is not signed; EKS will refuse this token")
+    date = query.get("X-Amz-Date", "")
+    try:
+        signed = datetime.strptime(date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        lines.append(f"  signed at: unparsable X-Amz-Date {date!r}")
+        return lines
+    lines.append(f"  signed at: {when(signed.timestamp(), now)}")
+    valid_until = signed.timestamp() + AWS_PRESIGN_WINDOW
+    lines.append(f"  valid until: {when(valid_until, now)} (STS honours 15 minutes)")
+    if valid_until <= now:
+        lines.append("EXPIRED")
+    lines.append(f"  token length: {len(token)} bytes (EKS refuses more than 4096)")
+    return lines
