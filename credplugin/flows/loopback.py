@@ -1,9 +1,10 @@
 """A one-shot HTTP listener on the loopback interface for an OAuth redirect (RFC 8252).
 
 Bound to 127.0.0.1 (or ::1) only, never to all interfaces. It serves in a thread so that a
-browser launcher that waits for its page to load cannot deadlock the login, answers the
-first request that carries `code` or `error` with a small "you can close this tab" page, and
-checks `state` in constant time.
+browser launcher that waits for its page to load cannot deadlock the login, and takes the
+first redirect whose `state` matches (compared in constant time). A redirect with another
+state (a stale tab of an earlier attempt, or a forged request) is answered with an error
+page and ignored: it can neither complete nor abort the login.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def parse_listen_address(address: str) -> tuple[str, int]:
 
 
 class _Server(HTTPServer):
+    state: str
     result: dict[str, str] | None = None
+    ignored = 0
     done: threading.Event
 
 
@@ -51,6 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
         if "code" not in query and "error" not in query:
             self._page(404, "Not found", "This address only receives a login redirect.")
+            return
+        if not same(query.get("state"), self.server.state):
+            self.server.ignored += 1
+            self._page(400, "Stale login page", "Use the newest login page from your terminal.")
             return
         if self.server.result is None:
             self.server.result = query
@@ -76,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 class LoopbackRedirect:
     """Bind at construction (first free address of the list), serve in a thread, wait()."""
 
-    def __init__(self, listen_addresses: list[str]) -> None:
+    def __init__(self, listen_addresses: list[str], state: str) -> None:
         errors: list[str] = []
         self._server: _Server | None = None
         for address in listen_addresses:
@@ -93,6 +100,7 @@ class LoopbackRedirect:
                 hint="pass --listen-address 127.0.0.1:0 for any free port",
             )
         self._server.done = threading.Event()
+        self._server.state = state
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
@@ -112,18 +120,14 @@ class LoopbackRedirect:
         while not self._server.done.is_set():
             self._server.handle_request()
 
-    def wait(self, state: str, timeout: float) -> str:
+    def wait(self, timeout: float) -> str:
         """The authorization code, once a redirect with the right state arrives."""
         assert self._server is not None
         if not self._server.done.wait(timeout):
-            raise LoginAbandoned(f"nobody finished the browser login within {timeout:.0f}s")
+            ignored = self._server.ignored
+            stale = f" ({ignored} redirect(s) with a wrong state were ignored)" if ignored else ""
+            raise LoginAbandoned(f"nobody finished the browser login within {timeout:.0f}s{stale}")
         query = self._server.result or {}
-        if not same(query.get("state"), state):
-            raise UpstreamError(
-                "the login redirect carried the wrong state (a stale tab, or a forged "
-                "redirect); login aborted",
-                hint="run the command again and use the newest login page",
-            )
         if "error" in query:
             detail = query.get("error_description") or ""
             raise UpstreamError(

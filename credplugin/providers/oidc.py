@@ -335,7 +335,7 @@ class _Client:
             "127.0.0.1:18000",
         ]
         state, nonce, verifier = pkce.random_value(), pkce.random_value(), pkce.new_verifier()
-        with LoopbackRedirect(addresses) as listener:
+        with LoopbackRedirect(addresses, state) as listener:
             host = f"[{listener.host}]" if ":" in listener.host else listener.host
             redirect_uri = self.options.get("redirect_url") or f"http://{host}:{listener.port}/"
             url = self._authorize_url(str(redirect_uri), state, nonce, verifier)
@@ -345,7 +345,7 @@ class _Client:
                 command=self.options.get("browser_command"),
                 skip=bool(self.options.get("skip_open_browser")),
             )
-            code = listener.wait(state, float(self.options["authentication_timeout"]))
+            code = listener.wait(float(self.options["authentication_timeout"]))
         form = {
             "grant_type": "authorization_code",
             "code": code,
