@@ -1,15 +1,329 @@
-"""aks: not implemented yet; the subcommand exits non-zero saying so."""
+"""aks: a delegated Entra ID access token for AKS, for the person signed in (MSAL).
+
+Backstage's `aks` provider has the signed-in user's browser session mint a token for the AKS
+server application; here MSAL's public-client flows do it, as kubelogin's `devicecode` and
+`interactive` logins do:
+
+    silent:      MSAL's token cache, kept in our cache entry (0600, under the per-key lock);
+                 the refresh token buys a new access token without a person
+    devicecode:  (default) a code and a URL on stderr; needs no stdin, so it also runs when
+                 kubectl says nobody is at the terminal, and an unanswered code is an
+                 abandoned login (background callers then fail fast for a while)
+    interactive: the system browser and a loopback redirect; needs a person
+
+Each cache entry holds the MSAL cache of one tenant, client, server id and login hint, so
+several tenants and accounts never overwrite each other's tokens (kubelogin keeps one account
+record per cache directory). A refresh token that Entra refuses (`invalid_grant`, or a new
+interaction required) is dropped and a new login starts.
+
+With an authority host other than the public cloud (sovereign clouds, Azure Stack),
+instance discovery is off: nothing is sent to login.microsoftonline.com.
+"""
 
 from __future__ import annotations
 
+import time
+
+from credplugin import log
+from credplugin.credential import Credential
+from credplugin.errors import LoginAbandoned, Timeout, UpstreamError, UsageError
 from credplugin.options import Option
-from credplugin.providers.base import NotImplementedYet
+from credplugin.providers.azure import (
+    AKS_SERVER_ID,
+    PUBLIC_CLOUD,
+    authority_host,
+    is_public_cloud,
+    redact,
+    route_sdk_logs,
+)
+from credplugin.providers.base import FetchContext, Provider
 
-OPTIONS: tuple[Option, ...] = ()
+TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
+if TYPE_CHECKING:
+    from typing import Any
+
+# The AKS first-party public client (Azure CLI's `az aks get-credentials` uses it too).
+AKS_CLIENT_ID = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
+# Entra's device codes live 15 minutes; a person may take that long.
+DEVICE_CODE_SECONDS = 900
+BROWSER_LOGIN_SECONDS = 300
+# Errors after which only a new login helps: the refresh token is dead or needs more proof.
+RELOGIN_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
+# What the device-code poll last saw when MSAL stops at the code's expiry.
+UNANSWERED_ERRORS = frozenset(
+    {"authorization_pending", "slow_down", "expired_token", "code_expired"}
+)
+TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "tenant-id",
+        "Entra tenant (id or domain) of the cluster's Entra integration.",
+        aliases=("-t",),
+        envvar="AZURE_TENANT_ID",
+        metavar="TENANT",
+    ),
+    Option(
+        "client-id",
+        "Public client application to sign in with.",
+        default=AKS_CLIENT_ID,
+        metavar="ID",
+    ),
+    Option(
+        "server-id",
+        "Application id of the cluster's server application (the token's audience).",
+        default=AKS_SERVER_ID,
+        metavar="ID",
+    ),
+    Option(
+        "login",
+        "How a person signs in when no refresh token works: devicecode (a code on stderr; "
+        "no stdin needed) or interactive (a browser on this machine).",
+        type="choice",
+        choices=("devicecode", "interactive"),
+        default="devicecode",
+        aliases=("-l",),
+        metavar="devicecode|interactive",
+        # Either way the same person gets the same token: one cache entry for both.
+        identity=False,
+    ),
+    Option(
+        "authority-host",
+        f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
+        envvar="AZURE_AUTHORITY_HOST",
+        metavar="URL",
+    ),
+    Option(
+        "login-hint",
+        "The account to use (user principal name): pre-fills the browser sign-in and keeps "
+        "this account's tokens apart from others'.",
+        metavar="USER",
+    ),
+)
 
 
-class AksProvider(NotImplementedYet):
+class AksProvider(Provider):
     NAME = "aks"
+
+    def lock_wait_seconds(self, timeout: float) -> float:
+        # Other kubectl processes wait for the one login instead of starting their own.
+        return self._login_seconds() + 2 * timeout + 5
+
+    def deadline_seconds(self, timeout: float) -> float:
+        return self._login_seconds() + 3 * timeout + 5
+
+    def _login_seconds(self) -> float:
+        if self.options.get("login") == "interactive":
+            return BROWSER_LOGIN_SECONDS
+        return DEVICE_CODE_SECONDS
+
+    def fetch(self, ctx: FetchContext) -> Credential:
+        tenant = str(self.options.get("tenant_id") or "")
+        if not tenant:
+            raise UsageError(
+                "no Entra tenant",
+                hint="pass --tenant-id (or set AZURE_TENANT_ID, or put tenant-id in the "
+                "cluster's exec extension)",
+            )
+        server_id = str(self.options.get("server_id") or AKS_SERVER_ID)
+        scopes = [f"{server_id}/.default"]
+        hint = self.options.get("login_hint") or None
+        route_sdk_logs()
+        import msal
+
+        http_cache: dict[str, Any] = {}
+        cache = msal.SerializableTokenCache()
+        blob = ctx.previous.refresh.get("msalCache") if ctx.previous is not None else None
+        if isinstance(blob, str):
+            try:
+                cache.deserialize(blob)
+            except ValueError:
+                log.info("the stored MSAL token cache is unreadable; signing in anew")
+                cache = msal.SerializableTokenCache()
+
+        app = self._app(cache, tenant, ctx, http_cache)
+        result: dict[str, Any] | None = None
+        # The entry holds only logins made for this key; one as someone other than the
+        # --login-hint (it was warned about) is still this key's session.
+        account = None
+        if isinstance(blob, str):
+            accounts = self._call(app.get_accounts, hint) or self._call(app.get_accounts)
+            account = _pick_account(accounts, tenant)
+        if account is not None:
+            # Only a cached token that is too old, or --force-refresh, brings us here: MSAL's
+            # own access token would be the same one, so go straight to the refresh token.
+            result = self._call(
+                app.acquire_token_silent_with_error, scopes, account, force_refresh=True
+            )
+            if result is not None and "error" in result:
+                if result.get("error") not in RELOGIN_ERRORS:
+                    raise UpstreamError(f"Entra ID refused the refresh: {_describe(result)}")
+                ended = (
+                    f"the Entra ID session of {account.get('username') or 'this account'} "
+                    f"has ended ({_describe(result)})"
+                )
+                self._keep_serving_while_valid(ctx, ended)
+                log.notice(f"{ended}; signing in again")
+                cache = msal.SerializableTokenCache()
+                app = self._app(cache, tenant, ctx, http_cache)
+                result = None
+        if result is None:
+            self._keep_serving_while_valid(ctx, "no refresh token for this account")
+            result = self._login(app, scopes, hint, ctx)
+        if "access_token" not in result:
+            raise UpstreamError(f"Entra ID sign-in failed: {_describe(result)}")
+
+        now = ctx.now()
+        claims = result.get("id_token_claims") or {}
+        username = claims.get("preferred_username") or (account or {}).get("username")
+        if hint and username and str(username).lower() != str(hint).lower():
+            log.warn(f"signed in as {username}, not as {hint} (--login-hint)")
+        tid = claims.get("tid") or tenant
+        return Credential(
+            result["access_token"],
+            issued_at=now,
+            expires_at=now + float(result.get("expires_in") or 0),
+            identity=f"{username or 'unknown user'} (tenant {tid})",
+            refresh={"msalCache": cache.serialize()},
+        )
+
+    def _keep_serving_while_valid(self, ctx: FetchContext, why: str) -> None:
+        """A login needs a person and may hold the lock for minutes: while the cached token
+        still works, fail the refresh instead, so that the runner serves that token and
+        nobody waits. The login starts once it has expired, or now with --force-refresh."""
+        previous = ctx.previous
+        if previous is not None and not ctx.force_refresh and not previous.is_expired(ctx.now()):
+            raise UpstreamError(
+                f"{why}; a new sign-in is needed",
+                hint=f"run `{ctx.prompter.terminal_command} --force-refresh` to sign in now",
+            )
+
+    # -- MSAL ------------------------------------------------------------------------------
+
+    def _app(self, cache: Any, tenant: str, ctx: FetchContext, http_cache: dict[str, Any]) -> Any:
+        import msal
+
+        host = authority_host(self.options.get("authority_host"))
+        return self._call(
+            msal.PublicClientApplication,
+            str(self.options.get("client_id") or AKS_CLIENT_ID),
+            authority=f"{host}/{tenant}",
+            token_cache=cache,
+            timeout=ctx.timeout,
+            # Off the public cloud, instance discovery would ask login.microsoftonline.com.
+            instance_discovery=None if is_public_cloud(host) else False,
+            # Shared by the apps of one fetch: the tenant's metadata is fetched once.
+            http_cache=http_cache,
+        )
+
+    def _login(
+        self, app: Any, scopes: list[str], hint: str | None, ctx: FetchContext
+    ) -> dict[str, Any]:
+        if self.options.get("login") == "interactive":
+            return self._browser_login(app, scopes, hint, ctx)
+        return self._device_code_login(app, scopes, ctx)
+
+    def _device_code_login(self, app: Any, scopes: list[str], ctx: FetchContext) -> dict[str, Any]:
+        flow = self._call(app.initiate_device_flow, scopes)
+        if "user_code" not in flow:
+            raise UpstreamError(f"Entra ID refused to start a device-code login: {_describe(flow)}")
+        ctx.prompter.tell(str(flow.get("message") or _default_message(flow)))
+        # MSAL polls until the code's own expiry; never longer than our deadline allows.
+        limit = time.time() + DEVICE_CODE_SECONDS
+        flow["expires_at"] = min(float(flow.get("expires_at") or limit), limit)
+        result: dict[str, Any] = self._call(app.acquire_token_by_device_flow, flow)
+        error = result.get("error")
+        if error in UNANSWERED_ERRORS:
+            raise LoginAbandoned(
+                f"nobody signed in with the device code {flow['user_code']} before it expired",
+                hint=f"run `{ctx.prompter.terminal_command}` in a terminal and sign in",
+            )
+        if error == "authorization_declined":
+            raise LoginAbandoned(
+                "the device-code sign-in was declined",
+                hint=f"run `{ctx.prompter.terminal_command}` in a terminal and sign in",
+            )
+        return result
+
+    def _browser_login(
+        self, app: Any, scopes: list[str], hint: str | None, ctx: FetchContext
+    ) -> dict[str, Any]:
+        from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
+
+        ctx.prompter.require_person("an Entra ID sign-in in a browser")
+
+        def launching(**_: Any) -> None:
+            ctx.prompter.tell("opening a browser for the Entra ID sign-in...")
+
+        def no_browser(uri: str) -> None:
+            ctx.prompter.tell(f"no browser could be started; open this address to sign in: {uri}")
+
+        try:
+            result: dict[str, Any] = self._call(
+                app.acquire_token_interactive,
+                scopes,
+                login_hint=hint,
+                timeout=BROWSER_LOGIN_SECONDS,
+                on_before_launching_ui=launching,
+                auth_uri_callback=no_browser,
+            )
+        except BrowserInteractionTimeoutError:
+            raise LoginAbandoned(
+                f"the browser sign-in was not finished within {BROWSER_LOGIN_SECONDS}s",
+                hint=f"run `{ctx.prompter.terminal_command}` again and finish the sign-in",
+            ) from None
+        return result
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """An MSAL call, its failures turned into one-line errors without secrets."""
+        import msal
+        import requests
+
+        try:
+            return fn(*args, **kwargs)
+        except msal.exceptions.MsalServiceError as exc:
+            raise UpstreamError(f"Entra ID failed: {redact(str(exc))}") from None
+        except requests.Timeout:
+            raise Timeout(
+                "Entra ID did not answer in time",
+                hint="check the network path to the authority host, or raise --timeout",
+            ) from None
+        except requests.RequestException as exc:
+            # urllib3 wraps the cause (refused, unresolvable, TLS) in a long retry message.
+            cause = exc.args[0] if exc.args else exc
+            reason = getattr(cause, "reason", None) or cause
+            raise UpstreamError(
+                f"cannot reach Entra ID: {type(exc).__name__}: {redact(str(reason))}",
+                hint="check the network path to the authority host (--authority-host)",
+            ) from None
+        except ValueError as exc:  # MSAL: bad authority, tenant or discovery document
+            raise UpstreamError(
+                f"Entra ID authority unusable: {redact(str(exc))}",
+                hint="check --tenant-id and --authority-host",
+            ) from None
 
 
 PROVIDER = AksProvider
+
+
+def _pick_account(accounts: list[dict[str, Any]], tenant: str) -> dict[str, Any] | None:
+    """The account signed in for this tenant (the cache entry holds only this key's logins)."""
+    if not accounts:
+        return None
+    same = [a for a in accounts if str(a.get("realm") or "").lower() == tenant.lower()]
+    if same:
+        return same[0]
+    return accounts[0] if tenant.lower() in TENANT_ALIASES else None
+
+
+def _describe(result: dict[str, Any]) -> str:
+    error = result.get("error") or "no token in the answer"
+    description = str(result.get("error_description") or "").splitlines()
+    first = description[0].strip() if description else ""
+    return redact(f"{error}: {first}" if first else str(error))
+
+
+def _default_message(flow: dict[str, Any]) -> str:
+    return (
+        f"To sign in, open {flow.get('verification_uri')} and enter the code {flow['user_code']}."
+    )

@@ -1,15 +1,360 @@
-"""azure: not implemented yet; the subcommand exits non-zero saying so."""
+"""azure: an Entra ID access token for AKS from the machine's own identity (azure-identity).
+
+Backstage's `azure` strategy calls DefaultAzureCredential for the AKS server application
+(`6dae42f8-4368-4678-94ff-3960e28e3630/.default`); so does this, or one credential of the chain
+chosen with --credential: environment, workload identity, managed identity, Azure CLI, or a
+service principal's secret or certificate. Secrets come only from the environment
+(AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH/_PASSWORD, AZURE_FEDERATED_TOKEN_FILE),
+never from the command line, and never reach a log or an error message.
+
+The token is cached until shortly before it expires; if a refresh fails while the cached token
+is still valid, the runner keeps serving it (Backstage does the same). An authority host other
+than the public cloud turns off instance discovery, which would otherwise send a request to
+login.microsoftonline.com (and retry it for seconds where that host is unreachable).
+
+This module also holds what `aks` shares with it: the authority host rules and the routing of
+the Azure SDKs' and MSAL's `logging` output (silent, or redacted debug lines at -vvv).
+"""
 
 from __future__ import annotations
 
+import os
+
+from credplugin import log
+from credplugin.credential import Credential
+from credplugin.errors import UpstreamError, UsageError
 from credplugin.options import Option
-from credplugin.providers.base import NotImplementedYet
+from credplugin.providers.base import FetchContext, Provider
 
-OPTIONS: tuple[Option, ...] = ()
+TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from typing import Any
+
+# The AKS AAD server application: the audience of every AKS cluster with Entra ID enabled.
+AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+PUBLIC_CLOUD = "https://login.microsoftonline.com"
+# Hosts of the public cloud, where MSAL's instance discovery is served and useful.
+PUBLIC_CLOUD_HOSTS = frozenset(
+    {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"}
+)
+
+CREDENTIALS = (
+    "default",
+    "cli",
+    "environment",
+    "managed-identity",
+    "workload-identity",
+    "client-secret",
+    "client-certificate",
+)
+# Values that are secret whatever the credential: scrubbed from every message and log line.
+SECRET_ENV = (
+    "AZURE_CLIENT_SECRET",
+    "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+    "AZURE_PASSWORD",
+    "IDENTITY_HEADER",
+)
+# azure-core retries a failed request this many times (its default is 10, with back-off).
+RETRY_TOTAL = 1
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "credential",
+        "Which azure-identity credential: default (the DefaultAzureCredential chain, without "
+        "its interactive browser login), cli, environment, managed-identity, "
+        "workload-identity, client-secret, client-certificate.",
+        type="choice",
+        choices=CREDENTIALS,
+        default="default",
+        metavar="KIND",
+    ),
+    Option(
+        "tenant-id",
+        "Entra tenant of the service principal or workload identity.",
+        aliases=("-t",),
+        envvar="AZURE_TENANT_ID",
+        metavar="TENANT",
+    ),
+    Option(
+        "client-id",
+        "Client id of the service principal, workload identity or user-assigned managed identity.",
+        envvar="AZURE_CLIENT_ID",
+        metavar="ID",
+    ),
+    Option(
+        "scope",
+        "Scope of the token (the AKS server application by default).",
+        default=f"{AKS_SERVER_ID}/.default",
+        metavar="SCOPE",
+    ),
+    Option(
+        "authority-host",
+        f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
+        envvar="AZURE_AUTHORITY_HOST",
+        metavar="URL",
+    ),
+)
 
 
-class AzureProvider(NotImplementedYet):
+def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Files whose change may mean another identity: the certificate, and `az login`'s
+    profile (a login as someone else rewrites it)."""
+    files = []
+    if environ.get("AZURE_CLIENT_CERTIFICATE_PATH"):
+        files.append(environ["AZURE_CLIENT_CERTIFICATE_PATH"])
+    if options.get("credential") in ("default", "cli"):
+        config_dir = environ.get("AZURE_CONFIG_DIR") or os.path.join(
+            os.path.expanduser("~"), ".azure"
+        )
+        files.append(os.path.join(config_dir, "azureProfile.json"))
+    return files
+
+
+class AzureProvider(Provider):
     NAME = "azure"
+
+    def fetch(self, ctx: FetchContext) -> Credential:
+        kind = str(self.options.get("credential") or "default")
+        scope = str(self.options.get("scope") or f"{AKS_SERVER_ID}/.default")
+        secrets = environment_secrets()
+        route_sdk_logs(secrets)
+        credential = self._credential(kind, ctx)
+        from azure.core.exceptions import AzureError, ClientAuthenticationError
+
+        now = ctx.now()
+        try:
+            access = credential.get_token(scope)
+        except ClientAuthenticationError as exc:
+            raise UpstreamError(
+                f"azure ({kind}): no token for {scope}: {_sdk_message(exc, secrets)}",
+                hint=_HINTS.get(kind),
+            ) from None
+        except AzureError as exc:
+            raise UpstreamError(
+                f"azure ({kind}): the token request failed: {_sdk_message(exc, secrets)}",
+                hint="check the network path to the authority host, or raise --timeout",
+            ) from None
+        except ValueError as exc:  # malformed tenant ids, certificates, authority URLs
+            raise UsageError(f"azure ({kind}): {_sdk_message(exc, secrets)}") from None
+        finally:
+            _close(credential)
+        return Credential(
+            access.token,
+            issued_at=now,
+            expires_at=float(access.expires_on),
+            identity=token_identity(access.token, kind),
+        )
+
+    def _credential(self, kind: str, ctx: FetchContext) -> Any:
+        import azure.identity as identity
+
+        tenant = self.options.get("tenant_id") or None
+        client = self.options.get("client_id") or None
+        timeout = ctx.timeout
+        # Bounds for every request azure-core sends (the SDK default would retry 10 times).
+        http: dict[str, Any] = {
+            "connection_timeout": timeout,
+            "read_timeout": timeout,
+            "retry_total": RETRY_TOTAL,
+        }
+        authority: dict[str, Any] = {}
+        if self.options.get("authority_host"):
+            host = authority_host(self.options["authority_host"])
+            authority["authority"] = host
+            if not is_public_cloud(host):
+                authority["disable_instance_discovery"] = True
+        environ = os.environ
+        try:
+            if kind == "cli":
+                return identity.AzureCliCredential(
+                    tenant_id=tenant or "", process_timeout=max(1, int(timeout))
+                )
+            if kind == "managed-identity":
+                return identity.ManagedIdentityCredential(client_id=client, **http)
+            if kind == "workload-identity":
+                token_file = _required_env("AZURE_FEDERATED_TOKEN_FILE", kind)
+                return identity.WorkloadIdentityCredential(
+                    tenant_id=_required(tenant, "--tenant-id (or AZURE_TENANT_ID)", kind),
+                    client_id=_required(client, "--client-id (or AZURE_CLIENT_ID)", kind),
+                    token_file_path=token_file,
+                    **authority,
+                    **http,
+                )
+            if kind == "client-secret":
+                secret = _required_env("AZURE_CLIENT_SECRET", kind)
+                return identity.ClientSecretCredential(
+                    _required(tenant, "--tenant-id (or AZURE_TENANT_ID)", kind),
+                    _required(client, "--client-id (or AZURE_CLIENT_ID)", kind),
+                    secret,
+                    **authority,
+                    **http,
+                )
+            if kind == "client-certificate":
+                path = _required_env("AZURE_CLIENT_CERTIFICATE_PATH", kind)
+                chain = environ.get("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "").lower()
+                return identity.CertificateCredential(
+                    _required(tenant, "--tenant-id (or AZURE_TENANT_ID)", kind),
+                    _required(client, "--client-id (or AZURE_CLIENT_ID)", kind),
+                    certificate_path=path,
+                    password=environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD") or None,
+                    send_certificate_chain=chain in ("1", "true"),
+                    **authority,
+                    **http,
+                )
+            # environment and default read AZURE_TENANT_ID / AZURE_CLIENT_ID themselves:
+            # options given on the command line or in the cluster config take their place.
+            if tenant:
+                os.environ["AZURE_TENANT_ID"] = tenant
+            if client:
+                os.environ["AZURE_CLIENT_ID"] = client
+            if kind == "environment":
+                return identity.EnvironmentCredential(**authority, **http)
+            return identity.DefaultAzureCredential(
+                exclude_interactive_browser_credential=True,
+                process_timeout=max(1, int(timeout)),
+                **authority,
+                **http,
+            )
+        except ValueError as exc:
+            raise UsageError(
+                f"azure ({kind}): {_sdk_message(exc, environment_secrets())}"
+            ) from None
 
 
 PROVIDER = AzureProvider
+
+_HINTS = {
+    "default": "configure one credential of the chain (AZURE_CLIENT_ID + AZURE_TENANT_ID + "
+    "AZURE_CLIENT_SECRET or a certificate, workload identity, managed identity, `az login`), "
+    "or pick one with --credential",
+    "cli": "run `az login` (with --tenant for another tenant), then retry",
+    "environment": "set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+    "(or AZURE_CLIENT_CERTIFICATE_PATH)",
+    "managed-identity": "run where a managed identity is assigned, and pass --client-id for "
+    "a user-assigned one",
+    "workload-identity": "check the federated credential of the app registration and the "
+    "service account's token file (AZURE_FEDERATED_TOKEN_FILE)",
+    "client-secret": "check the tenant, the client id and AZURE_CLIENT_SECRET",
+    "client-certificate": "check the tenant, the client id and AZURE_CLIENT_CERTIFICATE_PATH",
+}
+
+
+def _required(value: str | None, what: str, kind: str) -> str:
+    if not value:
+        raise UsageError(f"azure --credential {kind} needs {what}")
+    return value
+
+
+def _required_env(name: str, kind: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise UsageError(
+            f"azure --credential {kind} needs the environment variable {name}",
+            hint="secrets are read from the environment only, never from the command line",
+        )
+    return value
+
+
+def _close(credential: Any) -> None:
+    close = getattr(credential, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception as exc:  # closing a transport must never hide the token or an error
+            log.debug(f"closing the azure-identity credential failed: {type(exc).__name__}")
+
+
+# -- shared with aks ------------------------------------------------------------------------
+
+
+def authority_host(value: str | None) -> str:
+    """`https://login.example` from --authority-host (a bare host name is taken as https)."""
+    raw = (value or PUBLIC_CLOUD).strip().rstrip("/")
+    if "://" not in raw:
+        raw = "https://" + raw
+    scheme, _, rest = raw.partition("://")
+    if scheme.lower() != "https" or not rest or "/" in rest or "?" in rest:
+        raise UsageError(
+            f"invalid authority host {value!r}",
+            hint="pass an https URL without a path, such as https://login.microsoftonline.us",
+        )
+    return "https://" + rest
+
+
+def is_public_cloud(host: str) -> bool:
+    return host.partition("://")[2].lower() in PUBLIC_CLOUD_HOSTS
+
+
+def environment_secrets() -> list[str]:
+    found = [os.environ.get(name, "") for name in SECRET_ENV]
+    token_file = os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
+    if token_file:
+        try:
+            with open(token_file, encoding="utf-8", errors="replace") as handle:
+                found.append(handle.read(65536).strip())
+        except OSError:
+            pass
+    return [s for s in found if len(s) >= 4]
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """`text` without the given secrets, JWTs, or values of token-bearing fields."""
+    import re
+
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    text = re.sub(r"eyJ[\w-]*\.[\w-]*\.[\w-]*", "<jwt>", text)
+    return re.sub(
+        r"((?:access|refresh|id)_token|client_secret|client_assertion|device_code|\bcode"
+        r"|password|assertion)(['\"]?\s*[:=]\s*['\"]?)[^'\"&\s,}]+",
+        r"\1\2<redacted>",
+        text,
+    )
+
+
+def route_sdk_logs(secrets: Iterable[str] = ()) -> None:
+    """The Azure SDKs, MSAL and urllib3 log through `logging`, whose last-resort handler would
+    print their warnings on stderr unasked. Silence them; at -vvv pass them on as redacted debug
+    lines."""
+    import logging
+
+    verbose = log.verbosity() >= 3
+    kept = list(secrets)
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            try:
+                log.debug(f"{record.name}: {redact(self.format(record), kept)}")
+            except Exception:  # noqa: S110 - a log line must never break a fetch
+                pass
+
+    handler: logging.Handler = Forward() if verbose else logging.NullHandler()
+    for name in ("azure", "msal", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.handlers = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
+
+
+def token_identity(token: str, fallback: str) -> str:
+    """Who an Entra access token stands for, from its (unverified) claims."""
+    from credplugin.tokens import decode_jwt_claims
+
+    claims = decode_jwt_claims(token)
+    who = claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name")
+    if not who and claims.get("appid"):
+        who = f"app {claims['appid']}"
+    if not who and claims.get("oid"):
+        who = f"object {claims['oid']}"
+    tenant = claims.get("tid")
+    text = str(who or fallback)
+    return f"{text} (tenant {tenant})" if tenant else text
+
+
+def _sdk_message(exc: BaseException, secrets: Iterable[str]) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    # azure-identity appends troubleshooting links and repeats the chain on several lines.
+    lines = [line.strip() for line in str(message).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("To mitigate", "Visit http"))]
+    return redact(" ".join(lines), secrets)
