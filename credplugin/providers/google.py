@@ -1,15 +1,443 @@
-"""google: not implemented yet; the subcommand exits non-zero saying so."""
+"""google: a Google OAuth2 access token for the signed-in user, for GKE.
+
+Backstage's `google` provider sends the access token of the person signed in to Backstage
+with Google. Here the person is the one at the terminal, in one of two ways:
+
+* by default, their Application Default Credentials: the refresh token that
+  `gcloud auth application-default login` keeps in $CLOUDSDK_CONFIG (or that
+  $GOOGLE_APPLICATION_CREDENTIALS names), refreshed through google-auth. The file's
+  `token_uri` is honoured; google-auth's own loaders would replace it with Google's;
+* with --login, a sign-in of our own: the authorization-code flow with PKCE (S256) on a
+  loopback redirect (127.0.0.1, a random port), for a Desktop-app OAuth client
+  (--client-id/--client-secret). The browser opens through Python's webbrowser (so
+  $BROWSER works) and the URL is also printed on stderr. The refresh token is kept in our
+  cache entry, so later tokens need no browser until Google revokes it.
+
+The token is cached until near its expiry (an hour); scopes default to cloud-platform and
+userinfo.email (GKE identifies the user by the token's email; gcloud's ADC login grants
+both). Backstage asks for cloud-platform.read-only: `--scopes cloud-platform.read-only`,
+which the login must have granted.
+"""
 
 from __future__ import annotations
 
+import os
+
+from credplugin import log
+from credplugin.credential import Credential
+from credplugin.errors import InteractionRequired, LoginAbandoned, UpstreamError, UsageError
 from credplugin.options import Option
-from credplugin.providers.base import NotImplementedYet
+from credplugin.providers.base import FetchContext, Provider
+from credplugin.providers.google_service_account import (
+    CLOUD_PLATFORM,
+    GOOGLE_TOKEN_URI,
+    USERINFO_EMAIL,
+    GoogleTransport,
+    adc_path,
+    credentials_from_info,
+    google_error,
+    parse_scopes,
+    read_credentials_file,
+    refresh,
+    scrub,
+    sdk,
+    secret_strings,
+    to_credential,
+)
 
-OPTIONS: tuple[Option, ...] = ()
+TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
+DEFAULT_SCOPES = (CLOUD_PLATFORM, USERINFO_EMAIL)
+# How long a person has to finish signing in, in the browser.
+LOGIN_WAIT_SECONDS = 300.0
+USER_TYPES = ("authorized_user", "external_account_authorized_user")
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "login",
+        "Sign in with a browser (auth code + PKCE on a loopback redirect) instead of using "
+        "gcloud's Application Default Credentials; needs --client-id.",
+        type="flag",
+    ),
+    Option(
+        "client-id",
+        "OAuth client id of a Desktop-app client, for --login.",
+        metavar="ID",
+    ),
+    Option(
+        "client-secret",
+        "Its client secret (Google issues one to Desktop apps too), for --login.",
+        metavar="SECRET",
+        secret=True,
+    ),
+    Option(
+        "scopes",
+        "OAuth2 scopes, comma-separated or repeated; short names get the "
+        "https://www.googleapis.com/auth/ prefix [default: cloud-platform,userinfo.email].",
+        multiple=True,
+        metavar="S,...",
+    ),
+    Option(
+        "token-uri",
+        f"Token endpoint [default: the credentials file's token_uri, else {GOOGLE_TOKEN_URI}].",
+        metavar="URL",
+    ),
+    Option(
+        "auth-uri",
+        f"Authorization endpoint for --login [default: {GOOGLE_AUTH_URI}].",
+        metavar="URL",
+    ),
+)
 
 
-class GoogleProvider(NotImplementedYet):
+def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Signing in again as someone else rewrites the ADC file: not the same cache entry."""
+    if options.get("login"):
+        return []
+    return [environ.get("GOOGLE_APPLICATION_CREDENTIALS") or adc_path(environ)]
+
+
+class GoogleProvider(Provider):
     NAME = "google"
+
+    def lock_wait_seconds(self, timeout: float) -> float:
+        extra = LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
+        return extra + super().lock_wait_seconds(timeout)
+
+    def deadline_seconds(self, timeout: float) -> float:
+        extra = LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
+        return extra + super().deadline_seconds(timeout)
+
+    def fetch(self, ctx: FetchContext) -> Credential:
+        scopes = parse_scopes(self.options.get("scopes"), DEFAULT_SCOPES)
+        if self.options.get("login"):
+            return self._login_session(ctx, scopes)
+        return self._adc(ctx, scopes)
+
+    # -- Application Default Credentials ---------------------------------------------------
+
+    def _adc(self, ctx: FetchContext, scopes: list[str]) -> Credential:
+        explicit = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        path = explicit or adc_path(os.environ)
+        if not explicit and not os.path.isfile(path):
+            raise UpstreamError(
+                f"no Google sign-in found: no Application Default Credentials at {path}",
+                hint="run `gcloud auth application-default login`, or use --login",
+            )
+        info = read_credentials_file(path)
+        secrets = secret_strings(info)
+        kind = info.get("type")
+        if kind not in USER_TYPES:
+            raise UsageError(
+                f"{path} holds {kind!r} credentials, not a person's sign-in",
+                hint="use `credplugin google-service-account` for service accounts",
+            )
+        credentials = credentials_from_info(
+            info, path, scopes, user_scopes=scopes, token_uri=self.options.get("token_uri")
+        )
+        with GoogleTransport(ctx.timeout) as request:
+            try:
+                refresh(credentials, request, f"refresh of the sign-in in {path}", secrets)
+            except UpstreamError as exc:
+                if "invalid_grant" in exc.message or "reauth" in exc.message.lower():
+                    exc.hint = "run `gcloud auth application-default login` again"
+                raise
+        who = (
+            _email(getattr(credentials, "id_token", None))
+            or info.get("account")
+            or f"ADC user of OAuth client {info.get('client_id')}"
+        )
+        return to_credential(credentials, ctx.now(), f"{who} ({path})")
+
+    # -- our own sign-in -------------------------------------------------------------------
+
+    def _login_session(self, ctx: FetchContext, scopes: list[str]) -> Credential:
+        client_id = self.options.get("client_id")
+        if not client_id:
+            raise UsageError(
+                "--login needs --client-id (and --client-secret) of a Desktop-app OAuth client",
+                hint="create one under APIs & Services > Credentials in the Google Cloud console",
+            )
+        client_secret = str(self.options.get("client_secret") or "")
+        token_uri = str(self.options.get("token_uri") or GOOGLE_TOKEN_URI)
+        previous = dict(ctx.previous.refresh) if ctx.previous is not None else {}
+        refresh_token = previous.get("refreshToken")
+        account = previous.get("account")
+        if isinstance(refresh_token, str) and previous.get("clientId") == client_id:
+            renewed = self._renew(ctx, scopes, client_id, client_secret, token_uri, previous)
+            if renewed is not None:
+                return renewed
+            refresh_token = None  # dead: never stored again
+        ctx.prompter.require_person("signing in to Google")
+        answer = login(
+            ctx,
+            client_id=str(client_id),
+            client_secret=client_secret,
+            auth_uri=str(self.options.get("auth_uri") or GOOGLE_AUTH_URI),
+            token_uri=token_uri,
+            scopes=scopes,
+        )
+        refresh_token = answer.get("refresh_token") or refresh_token
+        account = _email(answer.get("id_token")) or account
+        if not refresh_token:
+            log.warn("Google returned no refresh token: the next token will need a new sign-in")
+        now = ctx.now()
+        lifetime = answer.get("expires_in")
+        expires_at = now + float(lifetime) if isinstance(lifetime, (int, float)) else now + 900
+        material = {"clientId": client_id, "account": account}
+        if refresh_token:
+            material["refreshToken"] = refresh_token
+        return Credential(
+            str(answer["access_token"]),
+            issued_at=now,
+            expires_at=expires_at,
+            identity=f"{account or 'Google user'} (client {client_id})",
+            refresh=material,
+        )
+
+    def _renew(
+        self,
+        ctx: FetchContext,
+        scopes: list[str],
+        client_id: str,
+        client_secret: str,
+        token_uri: str,
+        previous: dict[str, Any],
+    ) -> Credential | None:
+        """A token from the stored refresh token; None when Google no longer honours it."""
+        exceptions = sdk("google.auth.exceptions")
+
+        info = {
+            "client_id": client_id,
+            "client_secret": client_secret,
+            "refresh_token": previous["refreshToken"],
+            "type": "authorized_user",
+        }
+        credentials = credentials_from_info(
+            info, "the cache", scopes, user_scopes=scopes, token_uri=token_uri
+        )
+        secrets = secret_strings(info)
+        with GoogleTransport(ctx.timeout) as request:
+            try:
+                credentials.refresh(request)
+            except exceptions.RefreshError as exc:
+                error = google_error(exc, request, "refresh of the Google sign-in", secrets)
+                if "invalid_grant" not in error.message:
+                    raise error from None
+                if not ctx.interactive:
+                    raise InteractionRequired(
+                        f"{error.message}; a new sign-in needs a person",
+                        hint=f"run `{ctx.prompter.terminal_command}` in a terminal",
+                    ) from None
+                log.notice(f"{error.message}; signing in again")
+                return None
+            except Exception as exc:
+                raise google_error(exc, request, "refresh of the Google sign-in", secrets) from None
+        account = previous.get("account")
+        material = {
+            "clientId": client_id,
+            "account": account,
+            # Google keeps refresh tokens; an endpoint that rotates them gets its new one kept.
+            "refreshToken": credentials.refresh_token or previous["refreshToken"],
+        }
+        identity = f"{account or 'Google user'} (client {client_id})"
+        return to_credential(credentials, ctx.now(), identity, material)
 
 
 PROVIDER = GoogleProvider
+
+
+# -- the loopback sign-in --------------------------------------------------------------------
+
+
+def login(
+    ctx: FetchContext,
+    *,
+    client_id: str,
+    client_secret: str,
+    auth_uri: str,
+    token_uri: str,
+    scopes: list[str],
+) -> dict[str, Any]:
+    """Authorization code + PKCE on a loopback redirect; the token endpoint's answer."""
+    import base64
+    import hashlib
+    import secrets
+    import threading
+    from urllib.parse import urlencode
+
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    state = secrets.token_urlsafe(24)
+    with _LoopbackListener(state) as listener:
+        redirect_uri = f"http://127.0.0.1:{listener.port}/"
+        query = urlencode(
+            {
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "response_type": "code",
+                "scope": " ".join(scopes),
+                "state": state,
+                "code_challenge": challenge.decode().rstrip("="),
+                "code_challenge_method": "S256",
+                # A refresh token, and a fresh one even when this client was approved before.
+                "access_type": "offline",
+                "prompt": "consent",
+            }
+        )
+        url = f"{auth_uri}{'&' if '?' in auth_uri else '?'}{query}"
+        ctx.prompter.tell(
+            "sign in to Google in your browser; if none opens, open this URL "
+            f"(waiting {LOGIN_WAIT_SECONDS / 60:.0f} minutes):\n{url}"
+        )
+        # webbrowser may wait for the browser it starts: never on our thread.
+        threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
+        code = listener.wait(LOGIN_WAIT_SECONDS)
+    return _exchange(ctx, token_uri, client_id, client_secret, code, redirect_uri, verifier)
+
+
+def _open_browser(url: str) -> None:
+    try:
+        import webbrowser
+
+        if not webbrowser.open(url, new=1):
+            log.info("no browser could be started; open the URL above by hand")
+    except Exception as exc:  # a broken $BROWSER must not end the login: the URL is shown
+        log.info(f"could not start a browser ({type(exc).__name__}); open the URL by hand")
+
+
+def _exchange(
+    ctx: FetchContext,
+    token_uri: str,
+    client_id: str,
+    client_secret: str,
+    code: str,
+    redirect_uri: str,
+    verifier: str,
+) -> dict[str, Any]:
+    import requests
+
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": redirect_uri,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    if client_secret:
+        form["client_secret"] = client_secret
+    secrets = [client_secret, code, verifier]
+    try:
+        with requests.Session() as session:
+            response = session.post(token_uri, data=form, timeout=ctx.timeout)
+    except requests.exceptions.Timeout:
+        raise UpstreamError(
+            f"sign-in: the token endpoint {token_uri} did not answer within {ctx.timeout:g}s"
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        reason = scrub(str(exc), secrets)
+        raise UpstreamError(f"sign-in: cannot reach the token endpoint: {reason}") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = None
+    if response.status_code != 200 or not isinstance(answer, dict):
+        detail = ""
+        if isinstance(answer, dict):
+            detail = f"{answer.get('error')}: {answer.get('error_description') or ''}"
+        reason = scrub(detail.strip(": ") or f"HTTP {response.status_code}", secrets)
+        hint = None
+        if "client" in reason and not client_secret:
+            hint = "pass --client-secret: Google requires it for Desktop-app clients"
+        raise UpstreamError(f"sign-in: the token endpoint refused the code: {reason}", hint=hint)
+    if not isinstance(answer.get("access_token"), str):
+        raise UpstreamError("sign-in: the token endpoint's answer held no access token")
+    return answer
+
+
+class _LoopbackListener:
+    """One HTTP listener on 127.0.0.1 for the redirect that carries the code. A request with
+    the wrong `state` is answered and ignored (it is not the browser we sent), not fatal."""
+
+    def __init__(self, state: str) -> None:
+        import http.server
+        import threading
+
+        self.state = state
+        self.done = threading.Event()
+        self.code: str | None = None
+        self.error: str | None = None
+        listener = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, text = listener.handle(self.path)
+                page = f"<!doctype html><title>credplugin</title><p>{text}</p>".encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+
+    def __enter__(self) -> _LoopbackListener:
+        import threading
+
+        thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def handle(self, path: str) -> tuple[int, str]:
+        from urllib.parse import parse_qs, urlsplit
+
+        params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
+        if "code" not in params and "error" not in params:
+            return 404, "Not found."
+        if params.get("state") != self.state or self.done.is_set():
+            log.info("ignored a redirect with an unexpected state")
+            return 400, "This sign-in response does not belong to the waiting credplugin."
+        if "error" in params:
+            self.error = params["error"][:100]
+            self.done.set()
+            return 200, "Sign-in was not completed. You can close this tab."
+        self.code = params["code"]
+        self.done.set()
+        return 200, "Signed in. You can close this tab and return to the terminal."
+
+    def wait(self, seconds: float) -> str:
+        if not self.done.wait(seconds):
+            raise LoginAbandoned(
+                f"the Google sign-in was not finished within {seconds / 60:.0f} minutes",
+                hint="run the command again and complete the sign-in in the browser",
+            )
+        if self.code is None:
+            raise LoginAbandoned(
+                f"the Google sign-in was refused ({self.error})",
+                hint="run the command again and allow access",
+            )
+        return self.code
+
+
+def _email(id_token: Any) -> str | None:
+    if not isinstance(id_token, str):
+        return None
+    from credplugin.tokens import decode_jwt_claims
+
+    email = decode_jwt_claims(id_token).get("email")
+    return email if isinstance(email, str) else None
