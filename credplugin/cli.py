@@ -15,7 +15,6 @@ from click.core import ParameterSource
 
 from credplugin import __version__, registry, runner
 from credplugin.options import COMMON_OPTIONS, Option
-from credplugin.providers.base import NotImplementedYet
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,7 +45,6 @@ def provider_command(entry: registry.ProviderEntry) -> click.Command:
     module = entry.load()
     options = module.OPTIONS + COMMON_OPTIONS
     params: list[click.Parameter] = [click_option(o) for o in options]
-    stub = issubclass(module.PROVIDER, NotImplementedYet)
 
     def callback(**_: Any) -> None:
         ctx = click.get_current_context()
@@ -60,15 +58,12 @@ def provider_command(entry: registry.ProviderEntry) -> click.Command:
     aliases = f" (Backstage: {', '.join(entry.aliases)})" if entry.aliases else ""
     return click.Command(
         entry.name,
-        params=[] if stub else params,
+        params=params,
         callback=callback,
         help=f"{entry.summary}{aliases}\n\nPrints one client.authentication.k8s.io "
         "ExecCredential on stdout; every message goes to stderr.",
-        short_help=entry.summary + (" [not implemented yet]" if stub else ""),
-        context_settings={
-            **CONTEXT_SETTINGS,
-            **({"ignore_unknown_options": True, "allow_extra_args": True} if stub else {}),
-        },
+        short_help=entry.summary,
+        context_settings=CONTEXT_SETTINGS,
     )
 
 

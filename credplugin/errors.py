@@ -54,10 +54,6 @@ class Timeout(UpstreamError):
     exit_code = 5
 
 
-class NotImplementedProvider(CredpluginError):
-    exit_code = 6
-
-
 class Interrupted(CredpluginError):
     """SIGINT or SIGTERM: we stop cleanly, releasing the lock and leaving no partial file."""
 

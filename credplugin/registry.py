@@ -77,6 +77,10 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
             "AZURE_AUTHORITY_HOST",
             "AZURE_CONFIG_DIR",
             "AZURE_TOKEN_CREDENTIALS",
+            "AZURE_USERNAME",
+            "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+            "IDENTITY_ENDPOINT",
+            "MSI_ENDPOINT",
         ),
     ),
     ProviderEntry(
@@ -85,7 +89,13 @@ PROVIDERS: tuple[ProviderEntry, ...] = (
         "Google OAuth2 access token from a service account or ADC.",
         "server",
         aliases=("googleServiceAccount",),
-        identity_env=("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"),
+        identity_env=(
+            "GOOGLE_APPLICATION_CREDENTIALS",
+            "CLOUDSDK_CONFIG",
+            "GCE_METADATA_HOST",
+            "GCE_METADATA_IP",
+            "GCE_METADATA_ROOT",
+        ),
     ),
     ProviderEntry(
         "local-kubectl-proxy",

@@ -25,7 +25,7 @@ from credplugin.errors import (
 )
 from credplugin.options import COMMON_OPTIONS, resolve
 from credplugin.prompt import Prompter
-from credplugin.providers.base import FetchContext, NotImplementedYet
+from credplugin.providers.base import FetchContext
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
@@ -78,8 +78,6 @@ def run(
     entry: ProviderEntry, command_line: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[Credential, str]:
     module = entry.load()
-    if issubclass(module.PROVIDER, NotImplementedYet):
-        raise module.PROVIDER({}).not_implemented()
     request = execinfo.parse_request(
         environ.get(execinfo.ENV), command_line.get("api_version"), _stdin_is_tty()
     )

@@ -222,13 +222,6 @@ def test_backstage_aliases_work(plugin: Plugin, alias: str) -> None:
     assert run.returncode == 0 and "Usage:" in run.stdout
 
 
-@pytest.mark.parametrize("name", ["azure", "googleServiceAccount", "aks", "google", "oidc"])
-def test_unimplemented_providers_say_so_and_fail(plugin: Plugin, name: str) -> None:
-    run = plugin.run(name, "--cluster-id", "x")
-    assert run.returncode == 6 and run.stdout == ""
-    assert "not implemented yet" in run.stderr and "Traceback" not in run.stderr
-
-
 def test_usage_errors_come_from_click_with_exit_2(plugin: Plugin) -> None:
     run = plugin.run("service-account", "--token-fil", "x")
     assert run.returncode == 2 and run.stdout == ""

@@ -15,7 +15,6 @@ from credplugin import registry
 from credplugin.cli import click_option, provider_command
 from credplugin.errors import UsageError
 from credplugin.options import COMMON_OPTIONS, Option, parse_argv, resolve
-from credplugin.providers.base import NotImplementedYet
 
 NAME = Option("name", "A string.", aliases=("-n",))
 FORCE = Option("force", "A flag.", type="flag", aliases=("-f",))
@@ -254,12 +253,7 @@ def provider_options_and_command(name: str) -> tuple[tuple[Option, ...], click.C
     entry = registry.lookup(name)
     assert entry is not None
     module = entry.load()
-    options = module.OPTIONS + COMMON_OPTIONS
-    if issubclass(module.PROVIDER, NotImplementedYet):
-        # A stub's command takes any argument by design (it only says "not implemented");
-        # compare the parser with click on the same declarations instead.
-        return options, click.Command(name, params=[click_option(o) for o in options])
-    return options, provider_command(entry)
+    return module.OPTIONS + COMMON_OPTIONS, provider_command(entry)
 
 
 def typed_value(opt: Option) -> st.SearchStrategy[str]:

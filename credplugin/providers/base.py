@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from credplugin.errors import NotImplementedProvider
-
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
     from typing import Any, Protocol
@@ -79,13 +77,3 @@ class Provider:
     def deadline_seconds(self, timeout: float) -> float:
         """A hard bound on one fetch, whatever retries the SDKs do underneath."""
         return 3 * timeout + 5
-
-
-class NotImplementedYet(Provider):
-    """A subcommand that exists so the command set is complete, and says it cannot work yet."""
-
-    def not_implemented(self) -> NotImplementedProvider:
-        return NotImplementedProvider(f"the {self.NAME} provider is not implemented yet")
-
-    def fetch(self, ctx: FetchContext) -> Credential:
-        raise self.not_implemented()

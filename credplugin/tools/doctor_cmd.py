@@ -169,7 +169,6 @@ def dry_run(
     from credplugin import registry, runner
     from credplugin.cache import CacheStore, default_dir
     from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
-    from credplugin.providers.base import NotImplementedYet
 
     if not args:
         findings.add("ERROR", where, "credplugin runs without a provider subcommand")
@@ -179,9 +178,6 @@ def dry_run(
         findings.add("ERROR", where, f"credplugin has no provider {args[0]!r}")
         return
     module = entry.load()
-    if issubclass(module.PROVIDER, NotImplementedYet):
-        findings.add("ERROR", where, f"the {entry.name} provider is not implemented yet")
-        return
     environ = dict(os.environ)
     for item in exec_block.get("env") or []:
         if isinstance(item, dict) and item.get("name"):
