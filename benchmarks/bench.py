@@ -15,6 +15,7 @@ import base64
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -104,7 +105,6 @@ def jwt(lifetime: int) -> str:
 
 def real_aws_cli() -> str | None:
     """The aws CLI itself, not a pyenv shim (a bash script that would add its own cost)."""
-    import shutil
     import subprocess
 
     found = shutil.which("aws")
@@ -148,6 +148,18 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
             aws_env,
         ),
     ]
+    google_cases = [
+        Case(
+            "google-service-account cache hit",
+            [python, script, "google-service-account", "--key-file", seed_google_entry(work, env)],
+            env,
+        )
+    ]
+    gke = shutil.which("gke-gcloud-auth-plugin")
+    if gke:
+        google_cases.append(
+            Case("gke-gcloud-auth-plugin cache hit (peer)", [gke], seed_gke_cache(work, env))
+        )
     aws_cli = real_aws_cli()
     if aws_cli:
         aws_cases.append(
@@ -170,7 +182,67 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
             env,
         ),
         *aws_cases,
+        *google_cases,
     ]
+
+
+def seed_google_entry(work: Path, env: dict[str, str]) -> str:
+    """A cached google-service-account token, written under the key the CLI will compute."""
+    from credplugin import runner
+    from credplugin.cache import CacheStore, Entry
+    from credplugin.credential import Credential
+    from credplugin.execinfo import parse_request
+    from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
+    from credplugin.registry import lookup
+
+    key_file = work / "sa-key.json"
+    key_file.write_text("{}")
+    entry = lookup("google-service-account")
+    assert entry is not None
+    module = entry.load()
+    options = module.OPTIONS + COMMON_OPTIONS
+    request = parse_request(env["KUBERNETES_EXEC_INFO"], None, stdin_is_tty=False)
+    given = parse_argv(options, ["--key-file", str(key_file)])
+    values, _ = resolve(options, given, request.cluster_config, env)
+    key = runner.cache_key(entry, module, values, request.server, env)
+    now = time.time()
+    token = Credential("ya29.bench", issued_at=now, expires_at=now + 3600)
+    CacheStore(env["CREDPLUGIN_CACHE_DIR"]).write(Entry(key, entry.name, token, now))
+    return str(key_file)
+
+
+def seed_gke_cache(work: Path, env: dict[str, str]) -> dict[str, str]:
+    """gke-gcloud-auth-plugin's own cache: `gke_gcloud_auth_plugin_cache` beside the
+    kubeconfig, valid for the kubeconfig's current context."""
+    gke_dir = work / "gke"
+    gke_dir.mkdir()
+    kubeconfig = gke_dir / "kubeconfig"
+    kubeconfig.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "bench",
+                "clusters": [{"name": "bench", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "bench", "user": {"token": "unused"}}],
+                "contexts": [{"name": "bench", "context": {"cluster": "bench", "user": "bench"}}],
+            }
+        )
+    )
+    expiry = datetime.fromtimestamp(time.time() + 3600, timezone.utc)
+    cache = gke_dir / "gke_gcloud_auth_plugin_cache"
+    cache.write_text(
+        json.dumps(
+            {
+                "current_context": "bench",
+                "access_token": "ya29.bench",
+                "token_expiry": expiry.strftime("%Y-%m-%dT%H:%M:%S.000000000Z"),
+                "extra_args": "",
+            }
+        )
+    )
+    cache.chmod(0o600)
+    return {**env, "KUBECONFIG": str(kubeconfig), "CLOUDSDK_CONFIG": str(gke_dir / "gcloud")}
 
 
 def measure(cases: list[Case], rounds: int, warmup: int) -> None:
@@ -216,6 +288,10 @@ def table(cases: list[Case], rounds: int) -> str:
             f"- aws fresh token vs `aws eks get-token`: {fresh / peer:.2f}x the time "
             "(goal <= 0.5x)",
         ]
+    gke = by_name.get("gke-gcloud-auth-plugin cache hit (peer)")
+    if gke:
+        ours = by_name["google-service-account cache hit"]
+        lines.append(f"- google cache hit vs gke-gcloud-auth-plugin's cache hit: {gke / ours:.2f}x")
     return "\n".join(lines)
 
 
