@@ -331,8 +331,11 @@ class KeyLock:
                     )
                 time.sleep(LOCK_POLL_SECONDS)
             self.waited = time.monotonic() - start
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            try:  # only so that waiters can name us: a full disk must not stop the fetch
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            except OSError:
+                pass
         except BaseException:
             os.close(fd)
             raise
