@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from credplugin.prompt import Prompter
 
 
-def open_url(url: str, prompter: Prompter, *, command: str | None, skip: bool) -> None:
+def open_url(
+    url: str, prompter: Prompter, *, command: str | None, skip: bool, background: bool = False
+) -> None:
+    """Print the URL, then start the browser.
+
+    With `background`, the system browser is started from a daemon thread: webbrowser waits
+    for a browser it runs as $BROWSER until that exits, and a caller that waits on a bound of
+    its own (a loopback redirect) must take the code as soon as it arrives."""
     prompter.tell(f"Open this URL in a browser to log in: {url}")
     if skip:
         return
@@ -33,6 +40,15 @@ def open_url(url: str, prompter: Prompter, *, command: str | None, skip: bool) -
         except OSError as exc:
             log.warn(f"cannot run the browser command {argv[0]}: {exc.strerror or exc}")
         return
+    if background:
+        import threading
+
+        threading.Thread(target=_open_in_background, args=(url,), daemon=True).start()
+    else:
+        _open_system_browser(url)
+
+
+def _open_system_browser(url: str) -> None:
     import webbrowser
 
     try:
@@ -41,3 +57,10 @@ def open_url(url: str, prompter: Prompter, *, command: str | None, skip: bool) -
             log.info("no browser could be opened; use the URL above")
     except webbrowser.Error as exc:
         log.info(f"no browser could be opened ({exc}); use the URL above")
+
+
+def _open_in_background(url: str) -> None:
+    try:
+        _open_system_browser(url)
+    except Exception as exc:  # nobody to raise to, and the login goes on: the URL is shown
+        log.info(f"no browser could be opened ({type(exc).__name__}); use the URL above")

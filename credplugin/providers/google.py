@@ -25,7 +25,7 @@ import os
 
 from credplugin import log
 from credplugin.credential import Credential
-from credplugin.errors import InteractionRequired, LoginAbandoned, UpstreamError, UsageError
+from credplugin.errors import InteractionRequired, UpstreamError, UsageError
 from credplugin.options import Option
 from credplugin.providers.base import FetchContext, Provider
 from credplugin.providers.google_service_account import (
@@ -264,17 +264,16 @@ def login(
     scopes: list[str],
 ) -> dict[str, Any]:
     """Authorization code + PKCE on a loopback redirect; the token endpoint's answer."""
-    import base64
-    import hashlib
-    import secrets
-    import threading
     from urllib.parse import urlencode
 
-    verifier = secrets.token_urlsafe(64)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
-    state = secrets.token_urlsafe(24)
-    with _LoopbackListener(state) as listener:
-        redirect_uri = f"http://127.0.0.1:{listener.port}/"
+    from credplugin.flows import pkce
+    from credplugin.flows.browser import open_url
+    from credplugin.flows.loopback import LoopbackRedirect
+
+    state, verifier = pkce.random_value(), pkce.new_verifier()
+    # Any free port: Google accepts every loopback port for a Desktop-app client.
+    with LoopbackRedirect(["127.0.0.1:0"], state) as listener:
+        redirect_uri = f"http://{listener.host}:{listener.port}/"
         query = urlencode(
             {
                 "client_id": client_id,
@@ -282,7 +281,7 @@ def login(
                 "response_type": "code",
                 "scope": " ".join(scopes),
                 "state": state,
-                "code_challenge": challenge.decode().rstrip("="),
+                "code_challenge": pkce.challenge(verifier),
                 "code_challenge_method": "S256",
                 # A refresh token, and a fresh one even when this client was approved before.
                 "access_type": "offline",
@@ -290,24 +289,10 @@ def login(
             }
         )
         url = f"{auth_uri}{'&' if '?' in auth_uri else '?'}{query}"
-        ctx.prompter.tell(
-            "sign in to Google in your browser; if none opens, open this URL "
-            f"(waiting {LOGIN_WAIT_SECONDS / 60:.0f} minutes):\n{url}"
-        )
         # webbrowser may wait for the browser it starts: never on our thread.
-        threading.Thread(target=_open_browser, args=(url,), daemon=True).start()
+        open_url(url, ctx.prompter, command=None, skip=False, background=True)
         code = listener.wait(LOGIN_WAIT_SECONDS)
     return _exchange(ctx, token_uri, client_id, client_secret, code, redirect_uri, verifier)
-
-
-def _open_browser(url: str) -> None:
-    try:
-        import webbrowser
-
-        if not webbrowser.open(url, new=1):
-            log.info("no browser could be started; open the URL above by hand")
-    except Exception as exc:  # a broken $BROWSER must not end the login: the URL is shown
-        log.info(f"could not start a browser ({type(exc).__name__}); open the URL by hand")
 
 
 def _exchange(
@@ -357,81 +342,6 @@ def _exchange(
     if not isinstance(answer.get("access_token"), str):
         raise UpstreamError("sign-in: the token endpoint's answer held no access token")
     return answer
-
-
-class _LoopbackListener:
-    """One HTTP listener on 127.0.0.1 for the redirect that carries the code. A request with
-    the wrong `state` is answered and ignored (it is not the browser we sent), not fatal."""
-
-    def __init__(self, state: str) -> None:
-        import http.server
-        import threading
-
-        self.state = state
-        self.done = threading.Event()
-        self.code: str | None = None
-        self.error: str | None = None
-        listener = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                status, text = listener.handle(self.path)
-                page = f"<!doctype html><title>credplugin</title><p>{text}</p>".encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(page)))
-                self.end_headers()
-                self.wfile.write(page)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.port = int(self.server.server_address[1])
-
-    def __enter__(self) -> _LoopbackListener:
-        import threading
-
-        thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def handle(self, path: str) -> tuple[int, str]:
-        from urllib.parse import parse_qs, urlsplit
-
-        params = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
-        if "code" not in params and "error" not in params:
-            return 404, "Not found."
-        if params.get("state") != self.state or self.done.is_set():
-            log.info("ignored a redirect with an unexpected state")
-            return 400, "This sign-in response does not belong to the waiting credplugin."
-        if "error" in params:
-            self.error = params["error"][:100]
-            self.done.set()
-            return 200, "Sign-in was not completed. You can close this tab."
-        self.code = params["code"]
-        self.done.set()
-        return 200, "Signed in. You can close this tab and return to the terminal."
-
-    def wait(self, seconds: float) -> str:
-        if not self.done.wait(seconds):
-            raise LoginAbandoned(
-                f"the Google sign-in was not finished within {seconds / 60:.0f} minutes",
-                hint="run the command again and complete the sign-in in the browser",
-            )
-        if self.code is None:
-            raise LoginAbandoned(
-                f"the Google sign-in was refused ({self.error})",
-                hint="run the command again and allow access",
-            )
-        return self.code
 
 
 def _email(id_token: Any) -> str | None:
