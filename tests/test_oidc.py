@@ -329,3 +329,23 @@ def test_kubectl_get_ns_with_a_verified_id_token(
     assert result.returncode == 0, result.stderr
     assert {r.identity for r in apiserver.authenticated_requests()} == {"oidc:alice"}
     assert len(browser.opened()) == 1
+
+
+def test_an_idle_preconnect_does_not_block_the_redirect() -> None:
+    """Browsers open speculative connections and send nothing on them; the listener must
+    still take the real redirect at once."""
+    import socket
+
+    from credplugin.flows.loopback import LoopbackRedirect
+
+    with LoopbackRedirect(["127.0.0.1:0"], "the-state") as listener:
+        idle = socket.create_connection((listener.host, listener.port))
+        try:
+            time.sleep(0.3)
+            answer = requests.get(
+                f"http://127.0.0.1:{listener.port}/?code=abc&state=the-state", timeout=5
+            )
+            assert answer.status_code == 200
+            assert listener.wait(5) == "abc"
+        finally:
+            idle.close()

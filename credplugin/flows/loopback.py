@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
@@ -36,11 +36,15 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return bound, int(port_text)
 
 
-class _Server(HTTPServer):
+class _Server(ThreadingHTTPServer):
+    # A thread per connection: a browser's speculative preconnect that never sends a
+    # request must not hold up the redirect that follows.
+    daemon_threads = True
     state: str
     result: dict[str, str] | None = None
     ignored = 0
     done: threading.Event
+    lock: threading.Lock
 
 
 class _Server6(_Server):
@@ -49,6 +53,7 @@ class _Server6(_Server):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
+    timeout = 10  # seconds an idle connection may stay open
 
     def do_GET(self) -> None:
         query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
@@ -56,11 +61,13 @@ class _Handler(BaseHTTPRequestHandler):
             self._page(404, "Not found", "This address only receives a login redirect.")
             return
         if not same(query.get("state"), self.server.state):
-            self.server.ignored += 1
+            with self.server.lock:
+                self.server.ignored += 1
             self._page(400, "Stale login page", "Use the newest login page from your terminal.")
             return
-        if self.server.result is None:
-            self.server.result = query
+        with self.server.lock:
+            if self.server.result is None:
+                self.server.result = query
         if "error" in query:
             self._page(200, "Login failed", "Return to your terminal for details.")
         else:
@@ -85,9 +92,11 @@ class LoopbackRedirect:
 
     def __init__(self, listen_addresses: list[str], state: str) -> None:
         errors: list[str] = []
+        fixed_port = False
         self._server: _Server | None = None
         for address in listen_addresses:
             host, port = parse_listen_address(address)
+            fixed_port = fixed_port or port != 0
             server_class = _Server6 if ":" in host else _Server
             try:
                 self._server = server_class((host, port), _Handler)
@@ -97,9 +106,11 @@ class LoopbackRedirect:
         if self._server is None:
             raise UpstreamError(
                 "no listen address is free for the login redirect (" + "; ".join(errors) + ")",
-                hint="pass --listen-address 127.0.0.1:0 for any free port",
+                # Only a fixed port can be taken; when no free port binds, that is not it.
+                hint="pass --listen-address 127.0.0.1:0 for any free port" if fixed_port else None,
             )
         self._server.done = threading.Event()
+        self._server.lock = threading.Lock()
         self._server.state = state
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
