@@ -20,7 +20,7 @@ import time
 
 from credplugin import fastjson
 from credplugin.credential import Credential
-from credplugin.errors import CredpluginError, Timeout
+from credplugin.errors import CredpluginError, LockTimeout
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
@@ -266,10 +266,14 @@ class CacheStore:
     # -- locking ---------------------------------------------------------------------------
 
     def lock(
-        self, key: str, wait_seconds: float, on_wait: Callable[[str], None] | None = None
+        self,
+        key: str,
+        wait_seconds: float,
+        on_wait: Callable[[str], None] | None = None,
+        notice_after: float = 0.0,
     ) -> KeyLock:
         self.ensure_directory()
-        return KeyLock(self.lock_path(key), wait_seconds, on_wait)
+        return KeyLock(self.lock_path(key), wait_seconds, on_wait, notice_after)
 
     def entry_keys(self) -> Iterator[str]:
         try:
@@ -289,7 +293,11 @@ class KeyLock:
     """
 
     def __init__(
-        self, path: str, wait_seconds: float, on_wait: Callable[[str], None] | None
+        self,
+        path: str,
+        wait_seconds: float,
+        on_wait: Callable[[str], None] | None,
+        notice_after: float = 0.0,
     ) -> None:
         self.path = path
         self.wait_seconds = wait_seconds
@@ -297,7 +305,7 @@ class KeyLock:
         self.fd: int | None = None
         self.waited = 0.0
         # Call on_wait only once the wait has lasted this long.
-        self.notice_after = 0.0
+        self.notice_after = notice_after
 
     def __enter__(self) -> KeyLock:
         import fcntl
@@ -324,7 +332,7 @@ class KeyLock:
                     self.on_wait(_holder(fd))
                     told = True
                 if time.monotonic() >= deadline:
-                    raise Timeout(
+                    raise LockTimeout(
                         f"gave up after {self.wait_seconds:.0f}s waiting for another credplugin "
                         f"process ({_holder(fd)}) that is fetching this credential",
                         hint="finish or cancel that login, then run the command again",

@@ -58,3 +58,12 @@ class Interrupted(CredpluginError):
     """SIGINT or SIGTERM: we stop cleanly, releasing the lock and leaving no partial file."""
 
     exit_code = 130
+
+
+class LockTimeout(Timeout):
+    """Another process held this credential's lock for longer than we may wait."""
+
+
+class LoginDeferred(UpstreamError):
+    """A login is due, but the cached credential is still valid and nobody is at the
+    terminal: the runner serves the cached one rather than block everyone on a login."""

@@ -40,20 +40,18 @@ class ClusterInfo:
 
 
 class ExecRequest:
-    __slots__ = ("api_version", "cluster", "from_env", "interactive", "warnings")
+    __slots__ = ("api_version", "cluster", "interactive", "warnings")
 
     def __init__(
         self,
         api_version: str,
         interactive: bool,
         cluster: ClusterInfo | None = None,
-        from_env: bool = False,
         warnings: list[str] | None = None,
     ) -> None:
         self.api_version = api_version
         self.interactive = interactive
         self.cluster = cluster
-        self.from_env = from_env
         self.warnings = warnings or []
 
     @property
@@ -81,7 +79,7 @@ def parse_request(raw: str | None, api_version_flag: str | None, stdin_is_tty: b
         doc = None
     if not isinstance(doc, dict):
         warnings.append(f"{ENV} is not a JSON object; answering {V1BETA1}, non-interactive")
-        return ExecRequest(V1BETA1, interactive=False, from_env=True, warnings=warnings)
+        return ExecRequest(V1BETA1, interactive=False, warnings=warnings)
 
     api: Any = doc.get("apiVersion")
     if api not in (V1, V1BETA1):
@@ -93,7 +91,7 @@ def parse_request(raw: str | None, api_version_flag: str | None, stdin_is_tty: b
     # A malformed flag means nobody promised a person is there: never block on stdin.
     interactive = spec.get("interactive") is True
     cluster = _parse_cluster(spec.get("cluster"), warnings)
-    return ExecRequest(api, interactive, cluster, from_env=True, warnings=warnings)
+    return ExecRequest(api, interactive, cluster, warnings=warnings)
 
 
 def _parse_cluster(raw: Any, warnings: list[str]) -> ClusterInfo | None:
@@ -114,9 +112,14 @@ def _parse_cluster(raw: Any, warnings: list[str]) -> ClusterInfo | None:
     return ClusterInfo(server, config)
 
 
+# 9999-12-31T23:59:59Z: Go's RFC 3339 parser takes four-digit years only.
+LATEST = 253402300799
+
+
 def rfc3339(timestamp: float) -> str:
-    """Second precision, UTC, `Z`: exactly what metav1.Time marshals."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(timestamp)))
+    """Second precision, UTC, `Z`: exactly what metav1.Time marshals. A far-future expiry
+    (a JWT may say anything) is clamped to the last time kubectl can parse."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(int(timestamp), LATEST)))
 
 
 def render(api_version: str, credential: Credential) -> str:

@@ -1,12 +1,16 @@
 """Diagnostics on stderr, never stdout. The logging module is not used: it costs ~5 ms to
 import on a path that runs on every kubectl command, and we need only a verbosity counter.
 
-Nothing passed here may hold a secret; use `redact` for anything token-shaped.
+Nothing passed here may hold a secret; pass text quoted from elsewhere through `scrub`.
 """
 
 from __future__ import annotations
 
 import sys
+
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 _verbosity = 0
 
@@ -51,8 +55,9 @@ def debug(message: str) -> None:
         _emit("debug: ", message)
 
 
-def redact(secret: str | None) -> str:
-    """Enough to tell two tokens apart in a log, not enough to use one."""
-    if not secret:
-        return "<none>"
-    return f"<{len(secret)} chars>"
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every occurrence of the given secrets replaced: for messages that quote
+    what an identity provider answered, which may echo what we sent it."""
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text

@@ -38,6 +38,7 @@ class Option:
         "multiple",
         "name",
         "secret",
+        "trusted",
         "type",
     )
 
@@ -56,6 +57,7 @@ class Option:
         identity: bool = True,
         secret: bool = False,
         hidden: bool = False,
+        trusted: bool = False,
     ) -> None:
         self.name = name
         self.help = help
@@ -71,6 +73,10 @@ class Option:
         # Never echoed back (login hints, logs, cache summaries).
         self.secret = secret
         self.hidden = hidden
+        # Only from the command line, never from a cluster's exec extension: it names a
+        # file, variable or program to use, or an endpoint that receives credentials, and a
+        # cluster entry (often handed out by the cluster's owner) must not choose those.
+        self.trusted = trusted
 
     def __repr__(self) -> str:
         return f"Option({self.name!r})"
@@ -143,6 +149,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "~/.kube/cache/credplugin].",
         metavar="DIR",
         identity=False,
+        trusted=True,
     ),
     Option("no-cache", "Neither read nor write the token cache.", type="flag", identity=False),
     Option(
@@ -265,6 +272,12 @@ def resolve(
         if dest in command_line:
             values[dest], sources[dest] = command_line[dest], "command line"
         elif opt.name in cluster_config and cluster_config[opt.name] is not None:
+            if opt.trusted:
+                raise UsageError(
+                    f"the cluster's exec extension may not set {opt.flag}: it names a file, "
+                    "program or endpoint that receives credentials",
+                    hint="put it in the user's exec args instead",
+                )
             values[dest] = _convert_config(opt, cluster_config[opt.name])
             sources[dest] = "cluster config"
         elif opt.envvar and environ.get(opt.envvar):

@@ -19,6 +19,7 @@ from credplugin.errors import (
     CredpluginError,
     InteractionRequired,
     Interrupted,
+    LockTimeout,
     LoginAbandoned,
     Timeout,
     UsageError,
@@ -87,7 +88,7 @@ def run(
     options: tuple[Option, ...] = module.OPTIONS + COMMON_OPTIONS
     values, sources = resolve(options, command_line, request.cluster_config, environ)
     log.set_verbosity(int(values["verbose"] or 0))
-    _check_bounds(values)
+    _check_bounds(options, values)
     _warn_unknown_config(options, request.cluster_config)
     provider = module.PROVIDER(values)
     server = request.server or values.get("server")
@@ -98,7 +99,7 @@ def run(
         force_refresh=bool(values["force_refresh"]),
         prompter=Prompter(
             request.interactive,
-            lambda: terminal_command(entry, module.OPTIONS, values, sources, server),
+            lambda: terminal_command(entry, module, values, sources, server, environ),
         ),
     )
     provider.preflight(ctx)
@@ -137,7 +138,7 @@ def cache_key(
         {
             "v": KEY_VERSION,
             "provider": entry.name,
-            "server": server,
+            "server": server if module.PROVIDER.server_in_key else None,
             "options": {o.name: values[o.dest] for o in module.OPTIONS if o.identity},
             "env": {name: environ[name] for name in entry.identity_env if name in environ},
             "files": _identity_files(module, values, environ),
@@ -160,8 +161,9 @@ def _refresh(
         log.notice(f"waiting for another credplugin process ({holder}) fetching this credential")
 
     try:
-        lock = store.lock(key, provider.lock_wait_seconds(ctx.timeout), waiting)
-        lock.notice_after = WAIT_NOTICE_SECONDS
+        lock = store.lock(
+            key, provider.lock_wait_seconds(ctx.timeout), waiting, WAIT_NOTICE_SECONDS
+        )
         with lock:
             cached, _ = store.read(key)
             now = time.time()
@@ -178,24 +180,34 @@ def _refresh(
             except CredpluginError as exc:
                 if isinstance(exc, LoginAbandoned):
                     _remember_abandoned_login(store, key, exc)
-                if isinstance(exc, UsageError) or cached is None or ctx.force_refresh:
+                if ctx.force_refresh:
                     raise
-                if cached.credential.is_expired(now):
-                    raise
-                log.warn(
-                    f"refresh failed ({exc.one_line()}); serving the cached credential, "
-                    f"{_time_left(cached.credential, now)}"
-                )
-                return cached.credential
+                return _serve_while_valid(cached, exc)
             try:
                 store.write(Entry(key, entry.name, credential, time.time(), summary))
                 store.clear_backoff(key)
             except CacheUnavailable as exc:
                 log.warn(f"{exc.one_line()}; the credential was not cached")
             return credential
+    except LockTimeout as exc:
+        # The holder is still at it (a slow endpoint, a login): a token that is still valid
+        # serves this call as well as a fresh one would.
+        return _serve_while_valid(store.read(key)[0], exc)
     except CacheUnavailable as exc:
         log.warn(f"{exc.one_line()}; going on without the cache")
         return _fetch(provider, ctx)
+
+
+def _serve_while_valid(cached: Entry | None, exc: CredpluginError) -> Credential:
+    """After a failed refresh: the cached credential while it has not expired, else `exc`."""
+    now = time.time()  # not the time before the fetch: a login may have taken minutes
+    if isinstance(exc, UsageError) or cached is None or cached.credential.is_expired(now):
+        raise exc
+    log.warn(
+        f"refresh failed ({exc.one_line()}); serving the cached credential, "
+        f"{_time_left(cached.credential, now)}"
+    )
+    return cached.credential
 
 
 def _respect_backoff(store: CacheStore, key: str, ctx: FetchContext) -> None:
@@ -255,33 +267,54 @@ def _fetch(provider: Provider, ctx: FetchContext) -> Credential:
 
 def terminal_command(
     entry: ProviderEntry,
-    options: tuple[Option, ...],
+    module: ProviderModule,
     values: Mapping[str, Any],
     sources: Mapping[str, str],
     server: str | None,
+    environ: Mapping[str, str],
 ) -> str:
     """The command a person runs in a terminal to do the same fetch into the same cache key.
 
     Options that came from the cluster config are spelled out (a terminal has no
-    KUBERNETES_EXEC_INFO), so is the server; secrets are left for the person to supply."""
+    KUBERNETES_EXEC_INFO), and so are the server when it is part of the key and the identity
+    variables the call had (kubeconfig `env:` entries among them). Secret values are left
+    as placeholders for the person to fill in: they are part of the key too."""
     import shlex
 
+    prefix = [
+        f"{name}={_placeholder(name) if _is_secret_name(name) else shlex.quote(environ[name])}"
+        for name in entry.identity_env
+        if environ.get(name)
+    ]
     words = ["credplugin", entry.name]
-    for opt in options:
-        if sources.get(opt.dest) not in ("command line", "cluster config") or opt.secret:
+    for opt in module.OPTIONS:
+        if opt.secret and opt.envvar and environ.get(opt.envvar):
+            prefix.append(f"{opt.envvar}={_placeholder(opt.envvar)}")
+            continue
+        if sources.get(opt.dest) not in ("command line", "cluster config"):
             continue
         value = values[opt.dest]
         for item in value if opt.multiple else [value]:
             if opt.type == "flag":
                 if item:
                     words.append(opt.flag)
+            elif opt.secret:
+                words += [opt.flag, _placeholder(opt.name)]
             else:
                 words += [opt.flag, str(item)]
-    if server:
+    if server and module.PROVIDER.server_in_key:
         words += ["--server", server]
     if values.get("cache_dir"):
         words += ["--cache-dir", str(values["cache_dir"])]
-    return shlex.join(words)
+    return " ".join([*prefix, shlex.join(words)])
+
+
+def _is_secret_name(name: str) -> bool:
+    return any(word in name.upper() for word in ("SECRET", "TOKEN", "PASSWORD"))
+
+
+def _placeholder(name: str) -> str:
+    return f"<{name.lower().replace('_', '-')}>"
 
 
 def _identity_files(
@@ -302,13 +335,22 @@ def _identity_files(
     return stamps
 
 
-def _check_bounds(values: Mapping[str, Any]) -> None:
-    timeout, margin = values["timeout"], values["refresh_margin"]
-    # `x == x` is False for NaN; both bounds also reject infinity.
-    if not (timeout == timeout and 0 < timeout <= 86400):
-        raise UsageError(f"--timeout must be between 0 and 86400 seconds, not {timeout}")
-    if not (margin == margin and 0 <= margin <= 86400):
-        raise UsageError(f"--refresh-margin must be between 0 and 86400 seconds, not {margin}")
+MAX_SECONDS = 86400.0
+
+
+def _check_bounds(options: tuple[Option, ...], values: Mapping[str, Any]) -> None:
+    """Every number of seconds is finite, not negative, and at most a day (click accepts
+    'inf' and 'nan'; timers and sleeps do not). --timeout must also be above zero."""
+    for opt in options:
+        value = values.get(opt.dest)
+        if opt.type != "float" or value is None:
+            continue
+        low_ok = value > 0 if opt.name == "timeout" else value >= 0
+        # `x == x` is False for NaN; the upper bound also rejects infinity.
+        if not (value == value and low_ok and value <= MAX_SECONDS):
+            raise UsageError(
+                f"--{opt.name} must be between 0 and {MAX_SECONDS:.0f} seconds, not {value}"
+            )
 
 
 def _warn_unknown_config(options: tuple[Option, ...], config: Mapping[str, Any]) -> None:

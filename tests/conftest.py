@@ -7,6 +7,7 @@ into a temp dir and every provider variable is removed, for this process and its
 from __future__ import annotations
 
 import base64
+import calendar
 import json
 import os
 import shutil
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 
 from tests.standins.apiserver import FakeAPIServer
+from tests.standins.entra import EntraStandIn, RefusingProxy
+from tests.standins.google_oauth import DeadAddress, GoogleOAuthStandIn
 from tests.standins.tls import TLSMaterial, make_tls
 
 PROVIDER_ENV_PREFIXES = (
@@ -41,6 +44,9 @@ PROVIDER_ENV_PREFIXES = (
 EXEC_INFO = "KUBERNETES_EXEC_INFO"
 V1 = "client.authentication.k8s.io/v1"
 V1BETA1 = "client.authentication.k8s.io/v1beta1"
+# AWS's documentation example key pair: static credentials for the aws provider.
+ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
 def credplugin_command() -> list[str]:
@@ -163,6 +169,76 @@ def service_account_jwt(lifetime: float = 3600, subject: str = "backstage") -> s
             "exp": now + int(lifetime),
         }
     )
+
+
+def expiry_of(doc: Mapping[str, Any]) -> float:
+    """An ExecCredential's expirationTimestamp, in seconds since the epoch."""
+    status = doc["status"]
+    assert isinstance(status, dict)
+    stamp = status["expirationTimestamp"]
+    assert isinstance(stamp, str) and stamp.endswith("Z")
+    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def token_of(doc: Mapping[str, Any]) -> str:
+    """An ExecCredential's bearer token."""
+    token = doc["status"]["token"]
+    assert isinstance(token, str)
+    return token
+
+
+def one_line(stderr: str) -> str:
+    """The only line of `stderr`; fails the test if there are more or none."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+# -- provider credentials and stand-ins -------------------------------------------------------
+
+
+def aws_static_env(region_variable: str = "AWS_REGION") -> dict[str, str]:
+    """Static AWS credentials (ACCESS_KEY, SECRET_KEY) and region eu-west-1 in `region_variable`."""
+    return {
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        region_variable: "eu-west-1",
+    }
+
+
+@pytest.fixture
+def google(tls: TLSMaterial) -> Iterator[GoogleOAuthStandIn]:
+    with GoogleOAuthStandIn(tls) as standin:
+        yield standin
+
+
+@pytest.fixture
+def gplugin(plugin: Plugin, tls: TLSMaterial) -> Iterator[Plugin]:
+    """The plugin trusting the stand-ins' CA; the metadata server address refuses
+    connections, so no test ever probes 169.254.169.254."""
+    with DeadAddress() as dead:
+        plugin.env["REQUESTS_CA_BUNDLE"] = str(tls.ca_path)
+        plugin.env.pop("CURL_CA_BUNDLE", None)
+        plugin.env["GCE_METADATA_IP"] = dead.address
+        plugin.env["GCE_METADATA_HOST"] = dead.address
+        yield plugin
+
+
+@pytest.fixture
+def proxy() -> Iterator[RefusingProxy]:
+    with RefusingProxy() as trap:
+        yield trap
+
+
+def use_entra(
+    plugin: Plugin, entra: EntraStandIn, tls: TLSMaterial, proxy: RefusingProxy
+) -> Plugin:
+    """The plugin's environment: the Entra stand-in's CA, its authority host, the refusing
+    proxy in place of the internet."""
+    plugin.env.pop("CURL_CA_BUNDLE", None)
+    plugin.env.update(proxy.env())
+    plugin.env.update({"REQUESTS_CA_BUNDLE": str(tls.ca_path), "AZURE_AUTHORITY_HOST": entra.url})
+    return plugin
 
 
 # -- kubectl and the API server stand-in ------------------------------------------------------

@@ -10,7 +10,7 @@ Run as `python -m tests.fileprovider --upstream FILE [common options]`: the same
 Upstream file keys: token, expires_in (seconds, or null), sleep (seconds before answering),
 fail (an error message), abandon (a login nobody finished), crash (raise RuntimeError),
 chatter (print to stdout and run a child that writes to stdout), ask (prompt the person),
-identity.
+login (a login that needs a person is due), identity.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ class FileProvider(Provider):
         if spec.get("chatter"):
             print("library chatter on stdout")
             subprocess.run(["echo", "child process chatter on stdout"], check=False)
+        if spec.get("login"):
+            ctx.before_login("the refresh token was refused")
         if spec.get("ask"):
             answer = ctx.prompter.ask("Verification code: ")
             spec["token"] = f"{spec.get('token', 'tok')}-{answer}"

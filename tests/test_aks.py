@@ -27,6 +27,7 @@ from tests.conftest import (
     exec_info,
     kubectl_binaries,
     run_kubectl,
+    use_entra,
     write_kubeconfig,
 )
 from tests.standins.apiserver import FakeAPIServer
@@ -44,12 +45,6 @@ CODE = re.compile(r"enter the code (\S+)")
 
 
 @pytest.fixture
-def proxy() -> Iterator[RefusingProxy]:
-    with RefusingProxy() as trap:
-        yield trap
-
-
-@pytest.fixture
 def entra(tls: TLSMaterial) -> Iterator[EntraStandIn]:
     with EntraStandIn(tls, device_expires_in=30, device_interval=1) as server:
         yield server
@@ -59,17 +54,10 @@ def entra(tls: TLSMaterial) -> Iterator[EntraStandIn]:
 def azure_env(
     plugin: Plugin, entra: EntraStandIn, tls: TLSMaterial, proxy: RefusingProxy
 ) -> Plugin:
-    """The plugin's environment: the stand-in's CA, its authority host, the refusing proxy."""
-    plugin.env.pop("CURL_CA_BUNDLE", None)
-    plugin.env.update(proxy.env())
-    plugin.env.update(
-        {
-            "REQUESTS_CA_BUNDLE": str(tls.ca_path),
-            "AZURE_AUTHORITY_HOST": entra.url,
-            "PYTHONPATH": str(REPO),  # for the stand-in browser (python -m tests.standins...)
-        }
-    )
-    return plugin
+    """use_entra's environment, with the repo on PYTHONPATH for the stand-in browser
+    (python -m tests.standins...)."""
+    plugin.env["PYTHONPATH"] = str(REPO)
+    return use_entra(plugin, entra, tls, proxy)
 
 
 def login(
@@ -238,7 +226,7 @@ def test_a_revoked_refresh_token_does_not_block_while_the_cached_token_works(
     age_cache_entries(azure_env.cache_dir)
     run = azure_env.run(*aks_args(), "--refresh-margin", "86400")
     assert token_of(run) == token
-    assert "a new sign-in is needed" in run.stderr and "--force-refresh" in run.stderr
+    assert "a new login is due" in run.stderr and "--force-refresh" in run.stderr
     assert entra.count("devicecode") == 1  # no login started while the token still works
 
 
@@ -438,3 +426,16 @@ def test_kubectl_get_ns_with_a_device_code_login_and_an_audience_check(
     result = run_kubectl(KUBECTLS[0], wrong, "get", "ns", env=azure_env.env)
     assert result.returncode != 0
     assert any("audience" in reason.lower() for reason in apiserver.rejections)
+
+
+def test_an_account_is_found_for_a_tenant_given_as_a_domain() -> None:
+    """MSAL records the tenant GUID as the realm; --tenant-id may be a domain name."""
+    from credplugin.providers.aks import _pick_account
+
+    account = {"realm": "72f988bf-86f1-41af-91ab-2d7cd011db47", "username": "me@contoso.com"}
+    assert _pick_account([account], "contoso.onmicrosoft.com") == account
+    assert _pick_account([account], "organizations") == account
+    assert _pick_account([account], "72F988BF-86F1-41AF-91AB-2D7CD011DB47") == account
+    # A different GUID is a different tenant: never its account.
+    assert _pick_account([account], "0c5f4a3b-2e1d-4c9b-8a7f-6e5d4c3b2a19") is None
+    assert _pick_account([], "contoso.onmicrosoft.com") is None

@@ -18,10 +18,14 @@ import pytest
 from credplugin.errors import UsageError
 from credplugin.providers import aws
 from tests.conftest import (
+    ACCESS_KEY,
+    SECRET_KEY,
     V1,
     V1BETA1,
     Plugin,
+    aws_static_env,
     exec_info,
+    expiry_of,
     kubectl_binaries,
     run_kubectl,
     write_kubeconfig,
@@ -30,8 +34,6 @@ from tests.standins.apiserver import FakeAPIServer
 from tests.standins.eks_verifier import AwsPrincipal, EksTokenVerifier, TokenRejected
 from tests.standins.tls import TLSMaterial
 
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 ACCOUNT = "123456789012"
 USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/alice"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/eks-admin"
@@ -55,13 +57,7 @@ def query(token: str) -> dict[str, str]:
 
 @pytest.fixture
 def aws_env(plugin: Plugin) -> Plugin:
-    plugin.env.update(
-        {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_DEFAULT_REGION": "eu-west-1",
-        }
-    )
+    plugin.env.update(aws_static_env("AWS_DEFAULT_REGION"))
     return plugin
 
 
@@ -103,7 +99,7 @@ def test_cli_token_passes_eks_verification_and_is_bound_to_the_cluster(aws_env: 
     assert params["X-Amz-Expires"] == "60"
     assert urlsplit(decode(token)).hostname == "sts.eu-west-1.amazonaws.com"
     assert "x-k8s-aws-id" not in {k.lower() for k in params}
-    lifetime = _expiry(doc) - time.time()
+    lifetime = expiry_of(doc) - time.time()
     assert 13 * 60 < lifetime <= 14 * 60
 
 
@@ -302,7 +298,7 @@ def test_token_expiry_is_capped_by_the_role_session(aws_env: Plugin, moto_sts: s
     doc = aws_env.run(
         "aws", "-i", "p", "--role-arn", ROLE_ARN, "--duration", "900", "--sts-endpoint", moto_sts
     ).credential()
-    assert _expiry(doc) - time.time() <= 14 * 60
+    assert expiry_of(doc) - time.time() <= 14 * 60
 
 
 def test_assume_role_refused_is_one_clear_line(aws_env: Plugin) -> None:
@@ -384,12 +380,3 @@ def test_kubectl_get_ns_with_a_verified_eks_token(
         result = run_kubectl(KUBECTLS[0], kubeconfig2, "get", "ns", env=aws_env.env)
         assert result.returncode != 0
         assert any("signature" in reason for reason in apiserver2.rejections)
-
-
-def _expiry(doc: dict[str, Any]) -> float:
-    stamp = doc["status"]["expirationTimestamp"]
-    return (
-        datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")
-        .replace(tzinfo=datetime.timezone.utc)
-        .timestamp()
-    )

@@ -22,6 +22,7 @@ from tests.conftest import (
     exec_info,
     kubectl_binaries,
     run_kubectl,
+    use_entra,
     write_kubeconfig,
 )
 from tests.standins.apiserver import FakeAPIServer
@@ -41,12 +42,6 @@ KUBECTLS = kubectl_binaries()
 
 
 @pytest.fixture
-def proxy() -> Iterator[RefusingProxy]:
-    with RefusingProxy() as trap:
-        yield trap
-
-
-@pytest.fixture
 def entra(tls: TLSMaterial) -> Iterator[EntraStandIn]:
     with EntraStandIn(tls) as server:
         server.add_service_principal(SP_CLIENT, TENANT, secret=SECRET)
@@ -58,10 +53,7 @@ def entra(tls: TLSMaterial) -> Iterator[EntraStandIn]:
 def azure_env(
     plugin: Plugin, entra: EntraStandIn, tls: TLSMaterial, proxy: RefusingProxy
 ) -> Plugin:
-    plugin.env.pop("CURL_CA_BUNDLE", None)
-    plugin.env.update(proxy.env())
-    plugin.env.update({"REQUESTS_CA_BUNDLE": str(tls.ca_path), "AZURE_AUTHORITY_HOST": entra.url})
-    return plugin
+    return use_entra(plugin, entra, tls, proxy)
 
 
 @pytest.fixture

@@ -241,3 +241,18 @@ def test_bad_cluster_config_value_is_a_usage_error(plugin: Plugin, token_path: P
 def test_version(plugin: Plugin) -> None:
     run = plugin.run("--version")
     assert run.returncode == 0 and run.stdout.startswith("credplugin, version ")
+
+
+def test_far_future_expiry_is_clamped_to_a_time_kubectl_can_parse() -> None:
+    assert execinfo.rfc3339(1e20) == "9999-12-31T23:59:59Z"
+    assert execinfo.rfc3339(300_000_000_000) == "9999-12-31T23:59:59Z"
+    assert execinfo.rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+def test_scrub_hides_every_secret_and_keeps_the_rest() -> None:
+    from credplugin.log import scrub
+
+    text = "refused: grant_type=password&password=hunter2-SECRET&client_secret=abcd1234"
+    assert scrub(text, ["hunter2-SECRET", "abcd1234", None, "ab"]) == (
+        "refused: grant_type=password&password=***&client_secret=***"
+    )

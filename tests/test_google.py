@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +19,15 @@ from tests.conftest import (
     clean_environ,
     exec_info,
     kubectl_binaries,
+    one_line,
     run_kubectl,
+    token_of,
     write_kubeconfig,
 )
 from tests.standins.apiserver import FakeAPIServer
 from tests.standins.google_oauth import (
     CLOUD_PLATFORM,
     USERINFO_EMAIL,
-    DeadAddress,
     GoogleOAuthStandIn,
 )
 from tests.standins.tls import TLSMaterial
@@ -60,22 +60,6 @@ with urllib.request.urlopen(url, context=context, timeout=10) as answer:
 """
 
 
-@pytest.fixture
-def google(tls: TLSMaterial) -> Iterator[GoogleOAuthStandIn]:
-    with GoogleOAuthStandIn(tls) as standin:
-        yield standin
-
-
-@pytest.fixture
-def gplugin(plugin: Plugin, tls: TLSMaterial) -> Iterator[Plugin]:
-    with DeadAddress() as dead:
-        plugin.env["REQUESTS_CA_BUNDLE"] = str(tls.ca_path)
-        plugin.env.pop("CURL_CA_BUNDLE", None)
-        plugin.env["GCE_METADATA_IP"] = dead.address
-        plugin.env["GCE_METADATA_HOST"] = dead.address
-        yield plugin
-
-
 def write_adc(plugin: Plugin, google: GoogleOAuthStandIn, email: str = USER, **extra: Any) -> str:
     """`gcloud auth application-default login` output, with token_uri at the stand-in."""
     refresh_token = google.add_user(email, "adc-client", "adc-secret", **extra)
@@ -92,18 +76,6 @@ def write_adc(plugin: Plugin, google: GoogleOAuthStandIn, email: str = USER, **e
     }
     (config / "application_default_credentials.json").write_text(json.dumps(info))
     return refresh_token
-
-
-def token_of(doc: dict[str, Any]) -> str:
-    token = doc["status"]["token"]
-    assert isinstance(token, str)
-    return token
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 # -- Application Default Credentials --------------------------------------------------------------

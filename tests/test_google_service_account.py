@@ -5,12 +5,9 @@ server stand-in that accepts only access tokens the Google stand-in issued."""
 
 from __future__ import annotations
 
-import calendar
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,8 +18,11 @@ from tests.conftest import (
     Plugin,
     clean_environ,
     exec_info,
+    expiry_of,
     kubectl_binaries,
+    one_line,
     run_kubectl,
+    token_of,
     write_kubeconfig,
 )
 from tests.standins.apiserver import FakeAPIServer
@@ -30,7 +30,6 @@ from tests.standins.google_oauth import (
     CLOUD_PLATFORM,
     USERINFO_EMAIL,
     Blackhole,
-    DeadAddress,
     GoogleOAuthStandIn,
     ServiceAccountKey,
 )
@@ -42,46 +41,11 @@ TARGET = "gke-admin@test-project.iam.gserviceaccount.com"
 KUBECTLS = kubectl_binaries()
 
 
-@pytest.fixture
-def google(tls: TLSMaterial) -> Iterator[GoogleOAuthStandIn]:
-    with GoogleOAuthStandIn(tls) as standin:
-        yield standin
-
-
-@pytest.fixture
-def gplugin(plugin: Plugin, tls: TLSMaterial) -> Iterator[Plugin]:
-    """The plugin trusting the stand-ins' CA; the metadata server address refuses
-    connections, so no test ever probes 169.254.169.254."""
-    with DeadAddress() as dead:
-        plugin.env["REQUESTS_CA_BUNDLE"] = str(tls.ca_path)
-        plugin.env.pop("CURL_CA_BUNDLE", None)
-        plugin.env["GCE_METADATA_IP"] = dead.address
-        plugin.env["GCE_METADATA_HOST"] = dead.address
-        yield plugin
-
-
 def write_key(directory: Path, key: ServiceAccountKey, token_uri: str) -> Path:
     path = directory / f"{key.email.split('@')[0]}.json"
     path.write_text(json.dumps(key.key_file(token_uri)))
     path.chmod(0o600)
     return path
-
-
-def token_of(doc: dict[str, Any]) -> str:
-    token = doc["status"]["token"]
-    assert isinstance(token, str)
-    return token
-
-
-def expiry_of(doc: dict[str, Any]) -> float:
-    stamp = doc["status"]["expirationTimestamp"]
-    return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 # -- sources -----------------------------------------------------------------------------------
@@ -432,9 +396,8 @@ def test_kubectl_get_ns_with_a_google_issued_token(
         tmp_path / "kubeconfig",
         apiserver.url,
         tls.ca_b64,
-        ["googleServiceAccount"],
+        ["googleServiceAccount", "--key-file", str(key_file)],
         api_version=api_version,
-        cluster_config={"key-file": str(key_file)},
     )
     result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=gplugin.env)
     assert result.returncode == 0, result.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import V1, clean_environ, exec_info, service_account_jwt
+from tests.conftest import V1, aws_static_env, clean_environ, exec_info, service_account_jwt
 
 # Each of these costs milliseconds to import (click alone costs more than starting Python).
 FORBIDDEN = (
@@ -117,9 +117,7 @@ def test_aws_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Path
     env.update(
         {
             "CREDPLUGIN_CACHE_DIR": str(tmp_path / "cache"),
-            "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-            "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            "AWS_REGION": "eu-west-1",
+            **aws_static_env(),
             "KUBERNETES_EXEC_INFO": json.dumps(exec_info(V1, server="https://x.example")),
         }
     )

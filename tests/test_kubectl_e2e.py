@@ -72,26 +72,24 @@ def test_kubectl_get_ns_through_service_account(
 
 @needs_kubectl
 @pytest.mark.kubectl
-def test_cluster_config_carries_options_per_cluster(
+def test_a_cluster_entry_cannot_make_the_plugin_send_a_local_file(
     apiserver: FakeAPIServer, tls: TLSMaterial, plugin: Plugin, tmp_path: Path
 ) -> None:
-    """One user entry, the token file named by the cluster's exec extension."""
-    token = service_account_jwt(subject="from-cluster-config")
-    path = tmp_path / "cluster-token"
-    path.write_text(token)
-    apiserver.accept(token)
+    """The cluster's exec extension names a file of the user's: kubectl fails with our
+    message, and nothing reaches the server."""
+    secret = tmp_path / "git-credentials"
+    secret.write_text("https://bob:ghp_realtoken123@github.com")
     kubeconfig = write_kubeconfig(
         tmp_path / "kubeconfig",
         apiserver.url,
         tls.ca_b64,
         ["service-account"],
-        cluster_config={"token-file": str(path)},
+        cluster_config={"token-file": str(secret)},
     )
     result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=plugin.env)
-    assert result.returncode == 0, result.stderr
-    assert {r.token_sha256 for r in apiserver.authenticated_requests()} == {
-        token_fingerprint(token)
-    }
+    assert result.returncode != 0
+    assert "the cluster's exec extension may not set --token-file" in result.stderr
+    assert apiserver.requests == []
 
 
 @needs_kubectl

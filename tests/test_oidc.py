@@ -78,15 +78,29 @@ def browser(tmp_path: Path, plugin: Plugin) -> Browser:
     return b
 
 
-def oidc_args(issuer: str, *extra: str) -> list[str]:
+def oidc_args(issuer: str, *extra: str, client: str = CLIENT) -> list[str]:
     return [
         "oidc",
         "--issuer-url",
         issuer,
         "--client-id",
-        CLIENT,
+        client,
         "--listen-address",
         "127.0.0.1:0",
+        *extra,
+    ]
+
+
+def robot_args(issuer: str, *extra: str) -> list[str]:
+    """The confidential client `robot` (its secret in OIDC_CLIENT_SECRET), client credentials."""
+    return [
+        "oidc",
+        "--issuer-url",
+        issuer,
+        "--client-id",
+        "robot",
+        "--grant-type",
+        "client-credentials",
         *extra,
     ]
 
@@ -226,16 +240,7 @@ def test_abandoned_login_backs_off_in_the_background(
 
 def test_use_access_token_and_client_credentials(issuer: str, plugin: Plugin) -> None:
     plugin.env.pop("REQUESTS_CA_BUNDLE", None)
-    run = plugin.run(
-        "oidc",
-        "--issuer-url",
-        issuer,
-        "--client-id",
-        "robot",
-        "--grant-type",
-        "client-credentials",
-        env={"OIDC_CLIENT_SECRET": "robot-secret-value"},
-    )
+    run = plugin.run(*robot_args(issuer), env={"OIDC_CLIENT_SECRET": "robot-secret-value"})
     doc = run.credential()
     assert doc["status"]["token"] and "expirationTimestamp" in doc["status"]
     assert "robot-secret-value" not in run.stderr
@@ -273,15 +278,7 @@ def test_tampered_logins_are_rejected(
     with OidcStub() as stub:
         stub.mode = mode
         run = plugin.run(
-            "oidc",
-            "--issuer-url",
-            stub.issuer,
-            "--client-id",
-            stub.client_id,
-            "--listen-address",
-            "127.0.0.1:0",
-            "--authentication-timeout",
-            "3",
+            *oidc_args(stub.issuer, "--authentication-timeout", "3", client=stub.client_id)
         )
     # A forged redirect can neither finish nor abort the login: it runs out of time (exit 3).
     assert run.returncode == (3 if mode == "wrong-state" else 4) and run.stdout == ""
@@ -291,15 +288,7 @@ def test_tampered_logins_are_rejected(
 
 def test_the_stub_accepts_an_honest_login(plugin: Plugin, browser: Browser) -> None:
     with OidcStub() as stub:
-        run = plugin.run(
-            "oidc",
-            "--issuer-url",
-            stub.issuer,
-            "--client-id",
-            stub.client_id,
-            "--listen-address",
-            "127.0.0.1:0",
-        )
+        run = plugin.run(*oidc_args(stub.issuer, client=stub.client_id))
     assert run.credential()["status"]["token"].count(".") == 2
 
 
@@ -349,3 +338,49 @@ def test_an_idle_preconnect_does_not_block_the_redirect() -> None:
             assert listener.wait(5) == "abc"
         finally:
             idle.close()
+
+
+def test_an_issuer_ending_in_a_slash_is_compared_exactly(plugin: Plugin, browser: Browser) -> None:
+    """Auth0's issuer is https://tenant.auth0.com/ (with the slash): taken as given."""
+    with OidcStub(issuer_suffix="/") as stub:
+        run = plugin.run(*oidc_args(stub.issuer, client=stub.client_id))
+    assert run.credential()["status"]["token"].count(".") == 2
+
+
+def test_identity_provider_errors_never_echo_what_we_sent(plugin: Plugin, browser: Browser) -> None:
+    with OidcStub() as stub:
+        stub.mode = "echo-error"
+        run = plugin.run(*oidc_args(stub.issuer, client=stub.client_id))
+    assert run.returncode == 4 and run.stdout == ""
+    assert "exchanging the authorization code was refused: invalid_request" in run.stderr
+    assert "code_verifier=***" in run.stderr or "code_verifier" not in run.stderr
+    assert "code=***" in run.stderr
+
+
+def test_one_login_serves_every_cluster_of_the_issuer(
+    issuer: str, plugin: Plugin, browser: Browser
+) -> None:
+    """The server URL is not part of a login provider's key: ten clusters, one login."""
+    for server in ("https://a.example", "https://b.example"):
+        plugin.run(*oidc_args(issuer), exec_info=exec_info(V1, server=server)).credential()
+    assert len(browser.opened()) == 1
+    assert len(list(plugin.cache_dir.glob("*.json"))) == 1
+
+
+def test_issuer_scheme_check_is_case_insensitive(plugin: Plugin) -> None:
+    run = plugin.run("oidc", "--issuer-url", "HTTP://idp.example", "--client-id", "x")
+    assert run.returncode == 2 and "must be https" in run.stderr
+
+
+def test_access_token_without_lifetime_is_not_kept_forever() -> None:
+    from credplugin.providers.oidc import UNKNOWN_LIFETIME, _access_token_expiry
+    from tests.conftest import make_jwt
+
+    now = 1_800_000_000.0
+    assert _access_token_expiry({"access_token": "opaque", "expires_in": 60}, now) == now + 60
+    assert _access_token_expiry({"access_token": "opaque"}, now) == now + UNKNOWN_LIFETIME
+    jwt_token = make_jwt({"exp": int(now) + 600})
+    assert _access_token_expiry({"access_token": jwt_token}, now) == now + 600
+    assert _access_token_expiry({"access_token": "x", "expires_in": "junk"}, now) == (
+        now + UNKNOWN_LIFETIME
+    )

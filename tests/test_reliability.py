@@ -3,6 +3,7 @@ login, secrets at -vvv, and fuzzed cache files. Real CLI processes, real stand-i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,20 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import V1, Plugin, credplugin_command, exec_info
+from tests.conftest import V1, Plugin, aws_static_env, credplugin_command, exec_info
 from tests.standins.google_oauth import GoogleOAuthStandIn
 from tests.standins.tls import TLSMaterial
 from tests.test_google_service_account import SA, write_key
-from tests.test_oidc import OIDC_DIR, oidc_args
-
-ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
-SECRET_KEY = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
-
-
-@pytest.fixture
-def google(tls: TLSMaterial) -> Iterator[GoogleOAuthStandIn]:
-    with GoogleOAuthStandIn(tls) as standin:
-        yield standin
+from tests.test_oidc import OIDC_DIR, cached_refresh_token, oidc_args, robot_args
 
 
 def test_forty_parallel_cold_calls_make_one_upstream_request(
@@ -77,13 +69,7 @@ def test_full_disk_still_gives_the_credential(plugin: Plugin, tmp_path: Path) ->
                     filler.flush()
         except OSError:
             pass  # the disk is full now
-        plugin.env.update(
-            {
-                "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-                "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-                "AWS_REGION": "eu-west-1",
-            }
-        )
+        plugin.env.update(aws_static_env())
         run = plugin.run("aws", "-i", "c", "--cache-dir", str(cache))
         assert run.credential()["status"]["token"].startswith("k8s-aws-v1.")
         warnings = [line for line in run.stderr.splitlines() if "warning" in line]
@@ -93,19 +79,27 @@ def test_full_disk_still_gives_the_credential(plugin: Plugin, tmp_path: Path) ->
         subprocess.run(["umount", str(mount)], check=False)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_during_a_browser_login_leaves_no_lock_or_partial_file(
-    plugin: Plugin, tmp_path: Path, signum: int
-) -> None:
-    node_modules = OIDC_DIR / "node_modules" / "oidc-provider"
-    if not node_modules.is_dir():
+@contextlib.contextmanager
+def node_issuer() -> Iterator[str]:
+    """A fresh node-oidc-provider on 127.0.0.1 for one test; yields its issuer URL."""
+    if not (OIDC_DIR / "node_modules" / "oidc-provider").is_dir():
         pytest.skip("tests/oidc/node_modules missing")
     provider = subprocess.Popen(
         ["node", str(OIDC_DIR / "provider.mjs"), "0"], stdout=subprocess.PIPE, text=True
     )
     try:
         assert provider.stdout is not None
-        issuer = provider.stdout.readline().split()[1]
+        yield provider.stdout.readline().split()[1]
+    finally:
+        provider.terminate()
+        provider.wait(timeout=10)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_a_browser_login_leaves_no_lock_or_partial_file(
+    plugin: Plugin, tmp_path: Path, signum: int
+) -> None:
+    with node_issuer() as issuer:
         log = tmp_path / "browser.log"
         env = {
             **plugin.env,
@@ -142,53 +136,27 @@ def test_signal_during_a_browser_login_leaves_no_lock_or_partial_file(
         )
         assert again.returncode == 0, again.stderr
         assert "waiting for another credplugin process" not in again.stderr
-    finally:
-        provider.terminate()
-        provider.wait(timeout=10)
 
 
 def test_oidc_secrets_never_reach_stderr_at_vvv(plugin: Plugin, tmp_path: Path) -> None:
-    provider = (
-        subprocess.Popen(
-            ["node", str(OIDC_DIR / "provider.mjs"), "0"], stdout=subprocess.PIPE, text=True
-        )
-        if (OIDC_DIR / "node_modules" / "oidc-provider").is_dir()
-        else None
-    )
-    if provider is None:
-        pytest.skip("tests/oidc/node_modules missing")
-    try:
-        assert provider.stdout is not None
-        issuer = provider.stdout.readline().split()[1]
+    with node_issuer() as issuer:
         env = {
             "BROWSER": f"{sys.executable} {OIDC_DIR / 'fake_browser.py'} %s",
             "REQUESTS_CA_BUNDLE": "",
         }
         first = plugin.run(*oidc_args(issuer, "-vvv"), env=env)
         token = first.credential()["status"]["token"]
-        (entry,) = plugin.cache_dir.glob("*.json")
-        refresh_token = json.loads(entry.read_text())["credential"]["refresh"]["refreshToken"]
+        refresh_token = cached_refresh_token(plugin)
         second = plugin.run(*oidc_args(issuer, "-vvv", "--force-refresh"), env=env)
         second.credential()
         for run in (first, second):
             assert refresh_token not in run.stderr
             assert token not in run.stderr
         robot = plugin.run(
-            "oidc",
-            "--issuer-url",
-            issuer,
-            "--client-id",
-            "robot",
-            "--grant-type",
-            "client-credentials",
-            "-vvv",
-            env={**env, "OIDC_CLIENT_SECRET": "robot-secret-value"},
+            *robot_args(issuer, "-vvv"), env={**env, "OIDC_CLIENT_SECRET": "robot-secret-value"}
         )
         robot.credential()
         assert "robot-secret-value" not in robot.stderr
-    finally:
-        provider.terminate()
-        provider.wait(timeout=10)
 
 
 cache_garbage = st.one_of(
@@ -211,13 +179,7 @@ cache_garbage = st.one_of(
 def test_fuzzed_cache_files_never_break_a_call(
     plugin: Plugin, garbage: bytes, keep_frame: bool
 ) -> None:
-    plugin.env.update(
-        {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "AWS_REGION": "eu-west-1",
-        }
-    )
+    plugin.env.update(aws_static_env())
     first = plugin.run("aws", "-i", "fuzz")
     first.credential()
     (entry,) = plugin.cache_dir.glob("*.json")

@@ -275,6 +275,8 @@ def test_prompt_when_nobody_can_answer_fails_at_once_naming_the_command(
     assert "Verification code needs a person" in run.stderr
     # The command fills the same cache entry: cluster config and server spelled out.
     assert "--audience aud" in run.stderr and "--server https://c.example" in run.stderr
+    # The secret is part of the key too: a placeholder says it must be given.
+    assert "--client-secret '<client-secret>'" in run.stderr
     assert "s3cr3t-value" not in run.stderr
 
 
@@ -331,3 +333,37 @@ def test_abandoned_login_is_not_retried_in_the_background_for_a_while(
     info = json.dumps(exec_info(V1, interactive=True))
     assert token(upstream.run(env={"KUBERNETES_EXEC_INFO": info})) == "finally"
     assert not list(upstream.cache_dir.glob("*.backoff"))
+
+
+def test_lock_wait_timeout_serves_a_still_valid_cached_token(upstream: Upstream) -> None:
+    upstream.run()
+    _age_entry(upstream, issued_ago=3500, expires_in=100)  # due for refresh, still valid
+    upstream.set(token="slow", sleep=4)
+    holder = upstream.popen()
+    time.sleep(0.5)
+    waiter = upstream.run("--lock-wait", "1")
+    holder.communicate(timeout=30)
+    assert token(waiter) == "tok-1"
+    assert "serving the cached credential" in waiter.stderr
+    assert "waiting for another credplugin process" in waiter.stderr
+
+
+def test_a_due_login_is_not_started_in_the_background_while_the_token_works(
+    upstream: Upstream,
+) -> None:
+    upstream.run()
+    _age_entry(upstream, issued_ago=3500, expires_in=100)
+    upstream.set(token="new", login=True)
+    run = upstream.run()
+    assert token(run) == "tok-1"
+    assert "a new login is due but not started in the background" in run.stderr
+    assert "--force-refresh" in run.stderr
+    # At a terminal (or with --force-refresh, or once expired) the login goes ahead.
+    info = json.dumps(exec_info(V1, interactive=True))
+    assert token(upstream.run(env={"KUBERNETES_EXEC_INFO": info})) == "new"
+
+
+def test_every_seconds_option_is_bounded(upstream: Upstream) -> None:
+    for args in (("--timeout", "nan"), ("--refresh-margin", "inf"), ("--deadline", "-1")):
+        run = upstream.run(*args)
+        assert run.returncode == 2 and "must be between 0 and 86400 seconds" in run.stderr

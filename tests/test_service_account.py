@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import calendar
 import os
 import time
 from pathlib import Path
 
-from tests.conftest import V1, V1BETA1, Plugin, exec_info, make_jwt, service_account_jwt
-
-
-def expiry_of(doc: dict[str, object]) -> float:
-    status = doc["status"]
-    assert isinstance(status, dict)
-    stamp = status["expirationTimestamp"]
-    assert isinstance(stamp, str) and stamp.endswith("Z")
-    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))
+from tests.conftest import (
+    V1,
+    V1BETA1,
+    Plugin,
+    exec_info,
+    expiry_of,
+    make_jwt,
+    service_account_jwt,
+)
 
 
 def test_token_file_with_exp_gives_token_and_expiry(plugin: Plugin, tmp_path: Path) -> None:
@@ -110,14 +109,20 @@ def test_both_sources_is_a_usage_error(plugin: Plugin, tmp_path: Path) -> None:
     assert run.returncode == 2 and "exclude each other" in run.stderr
 
 
-def test_cluster_config_supplies_the_option_and_command_line_wins(
-    plugin: Plugin, tmp_path: Path
-) -> None:
-    from_config, from_argv = tmp_path / "config-token", tmp_path / "argv-token"
-    from_config.write_text("config-token")
-    from_argv.write_text("argv-token")
-    info = exec_info(V1, server="https://10.0.0.1", config={"token-file": str(from_config)})
-    doc = plugin.run("service-account", exec_info=info).credential()
-    assert doc["status"]["token"] == "config-token" and doc["apiVersion"] == V1
-    doc = plugin.run("service-account", "--token-file", str(from_argv), exec_info=info).credential()
-    assert doc["status"]["token"] == "argv-token"
+def test_cluster_config_may_not_name_the_token_source(plugin: Plugin, tmp_path: Path) -> None:
+    """A cluster entry, often handed out by the cluster's owner, must not make the plugin
+    send a local file or variable to that cluster as a bearer token."""
+    secret = tmp_path / "git-credentials"
+    secret.write_text("https://bob:ghp_realtoken123@github.com")
+    for config in ({"token-file": str(secret)}, {"token-env": "HOME"}):
+        info = exec_info(V1, server="https://10.0.0.1", config=config)
+        run = plugin.run("service-account", exec_info=info)
+        assert run.returncode == 2 and run.stdout == ""
+        assert "the cluster's exec extension may not set --token-" in run.stderr
+        assert "ghp_realtoken123" not in run.stderr
+    # The same call with the file in the user entry's own args works.
+    token = tmp_path / "token"
+    token.write_text("argv-token")
+    info = exec_info(V1, server="https://10.0.0.1", config={"timeout": 5})
+    doc = plugin.run("service-account", "--token-file", str(token), exec_info=info).credential()
+    assert doc["status"]["token"] == "argv-token" and doc["apiVersion"] == V1

@@ -53,7 +53,6 @@ RELOGIN_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_re
 UNANSWERED_ERRORS = frozenset(
     {"authorization_pending", "slow_down", "expired_token", "code_expired"}
 )
-TENANT_ALIASES = frozenset({"common", "organizations", "consumers"})
 
 OPTIONS: tuple[Option, ...] = (
     Option(
@@ -92,6 +91,7 @@ OPTIONS: tuple[Option, ...] = (
         f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
         envvar="AZURE_AUTHORITY_HOST",
         metavar="URL",
+        trusted=True,
     ),
     Option(
         "login-hint",
@@ -104,15 +104,9 @@ OPTIONS: tuple[Option, ...] = (
 
 class AksProvider(Provider):
     NAME = "aks"
+    server_in_key = False  # one login serves every cluster (see Provider)
 
-    def lock_wait_seconds(self, timeout: float) -> float:
-        # Other kubectl processes wait for the one login instead of starting their own.
-        return self._login_seconds() + 2 * timeout + 5
-
-    def deadline_seconds(self, timeout: float) -> float:
-        return self._login_seconds() + 3 * timeout + 5
-
-    def _login_seconds(self) -> float:
+    def login_seconds(self) -> float:
         if self.options.get("login") == "interactive":
             return BROWSER_LOGIN_SECONDS
         return DEVICE_CODE_SECONDS
@@ -162,13 +156,13 @@ class AksProvider(Provider):
                     f"the Entra ID session of {account.get('username') or 'this account'} "
                     f"has ended ({_describe(result)})"
                 )
-                self._keep_serving_while_valid(ctx, ended)
+                ctx.before_login(ended)
                 log.notice(f"{ended}; signing in again")
                 cache = msal.SerializableTokenCache()
                 app = self._app(cache, tenant, ctx, http_cache)
                 result = None
         if result is None:
-            self._keep_serving_while_valid(ctx, "no refresh token for this account")
+            ctx.before_login("no refresh token for this account")
             result = self._login(app, scopes, hint, ctx)
         if "access_token" not in result:
             raise UpstreamError(f"Entra ID sign-in failed: {_describe(result)}")
@@ -186,17 +180,6 @@ class AksProvider(Provider):
             identity=f"{username or 'unknown user'} (tenant {tid})",
             refresh={"msalCache": cache.serialize()},
         )
-
-    def _keep_serving_while_valid(self, ctx: FetchContext, why: str) -> None:
-        """A login needs a person and may hold the lock for minutes: while the cached token
-        still works, fail the refresh instead, so that the runner serves that token and
-        nobody waits. The login starts once it has expired, or now with --force-refresh."""
-        previous = ctx.previous
-        if previous is not None and not ctx.force_refresh and not previous.is_expired(ctx.now()):
-            raise UpstreamError(
-                f"{why}; a new sign-in is needed",
-                hint=f"run `{ctx.prompter.terminal_command} --force-refresh` to sign in now",
-            )
 
     # -- MSAL ------------------------------------------------------------------------------
 
@@ -307,13 +290,24 @@ PROVIDER = AksProvider
 
 
 def _pick_account(accounts: list[dict[str, Any]], tenant: str) -> dict[str, Any] | None:
-    """The account signed in for this tenant (the cache entry holds only this key's logins)."""
+    """The account signed in for this tenant (the cache entry holds only this key's logins).
+
+    MSAL records the tenant's GUID as the account's realm, so a tenant given as a domain
+    (contoso.onmicrosoft.com) or an alias matches no realm; the entry's only account is
+    then the one, since the cache key already separates tenants."""
     if not accounts:
         return None
     same = [a for a in accounts if str(a.get("realm") or "").lower() == tenant.lower()]
     if same:
         return same[0]
-    return accounts[0] if tenant.lower() in TENANT_ALIASES else None
+    return accounts[0] if not _is_guid(tenant) else None
+
+
+def _is_guid(text: str) -> bool:
+    parts = text.split("-")
+    return [len(p) for p in parts] == [8, 4, 4, 4, 12] and all(
+        c in "0123456789abcdefABCDEF" for c in "".join(parts)
+    )
 
 
 def _describe(result: dict[str, Any]) -> str:

@@ -94,6 +94,7 @@ OPTIONS: tuple[Option, ...] = (
         "for the regional STS host that EKS accepts.",
         envvar="AWS_ENDPOINT_URL_STS",
         metavar="URL",
+        trusted=True,
     ),
 )
 

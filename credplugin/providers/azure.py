@@ -93,6 +93,7 @@ OPTIONS: tuple[Option, ...] = (
         f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
         envvar="AZURE_AUTHORITY_HOST",
         metavar="URL",
+        trusted=True,
     ),
 )
 

@@ -70,8 +70,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "client-secret",
-        "Its client secret (Google issues one to Desktop apps too), for --login.",
+        "Its client secret (Google issues one to Desktop apps too), for --login (prefer "
+        "$GOOGLE_CLIENT_SECRET: argv is visible to other users of the machine).",
         metavar="SECRET",
+        envvar="GOOGLE_CLIENT_SECRET",
         secret=True,
     ),
     Option(
@@ -85,11 +87,13 @@ OPTIONS: tuple[Option, ...] = (
         "token-uri",
         f"Token endpoint [default: the credentials file's token_uri, else {GOOGLE_TOKEN_URI}].",
         metavar="URL",
+        trusted=True,
     ),
     Option(
         "auth-uri",
         f"Authorization endpoint for --login [default: {GOOGLE_AUTH_URI}].",
         metavar="URL",
+        trusted=True,
     ),
 )
 
@@ -103,14 +107,10 @@ def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> li
 
 class GoogleProvider(Provider):
     NAME = "google"
+    server_in_key = False  # one login serves every cluster (see Provider)
 
-    def lock_wait_seconds(self, timeout: float) -> float:
-        extra = LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
-        return extra + super().lock_wait_seconds(timeout)
-
-    def deadline_seconds(self, timeout: float) -> float:
-        extra = LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
-        return extra + super().deadline_seconds(timeout)
+    def login_seconds(self) -> float:
+        return LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
 
     def fetch(self, ctx: FetchContext) -> Credential:
         scopes = parse_scopes(self.options.get("scopes"), DEFAULT_SCOPES)

@@ -59,6 +59,7 @@ OPTIONS: tuple[Option, ...] = (
         "Service-account key file (JSON) [default: Application Default Credentials: "
         "$GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, the metadata server].",
         metavar="FILE",
+        trusted=True,
     ),
     Option(
         "scopes",
@@ -81,6 +82,7 @@ OPTIONS: tuple[Option, ...] = (
         f"{IAM_CREDENTIALS_ENDPOINT}, in the credentials' universe domain].",
         envvar="CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
         metavar="URL",
+        trusted=True,
     ),
 )
 

@@ -46,15 +46,27 @@ OPTIONS: tuple[Option, ...] = (
         "Start `kubectl proxy` in the background when nothing answers at the proxy URL.",
         type="flag",
         identity=False,
+        trusted=True,
     ),
-    Option("context", "Kubeconfig context for a proxy started by --start.", identity=False),
-    Option("kubeconfig", "Kubeconfig file for a proxy started by --start.", identity=False),
+    Option(
+        "context",
+        "Kubeconfig context for a proxy started by --start.",
+        identity=False,
+        trusted=True,
+    ),
+    Option(
+        "kubeconfig",
+        "Kubeconfig file for a proxy started by --start.",
+        identity=False,
+        trusted=True,
+    ),
     Option(
         "kubectl",
         "kubectl binary for --start.",
         default="kubectl",
         metavar="PATH",
         identity=False,
+        trusted=True,
     ),
 )
 

@@ -83,6 +83,7 @@ OPTIONS: tuple[Option, ...] = (
         "http://127.0.0.1:PORT/ (e.g. http://localhost:8000).",
         identity=False,
         metavar="URL",
+        trusted=True,
     ),
     Option("skip-open-browser", "Only print the login URL.", type="flag", identity=False),
     Option(
@@ -90,6 +91,7 @@ OPTIONS: tuple[Option, ...] = (
         "Command that opens the login URL (default: $BROWSER or the system browser).",
         identity=False,
         metavar="CMD",
+        trusted=True,
     ),
     Option(
         "use-access-token",
@@ -102,12 +104,14 @@ OPTIONS: tuple[Option, ...] = (
         "CA bundle for the issuer's TLS certificate.",
         identity=False,
         metavar="FILE",
+        trusted=True,
     ),
     Option(
         "insecure-skip-tls-verify",
         "Do not verify the issuer's TLS certificate (never in production).",
         type="flag",
         identity=False,
+        trusted=True,
     ),
     Option(
         "auth-request-extra-params",
@@ -137,25 +141,25 @@ OPTIONS: tuple[Option, ...] = (
 
 class OidcProvider(Provider):
     NAME = "oidc"
+    server_in_key = False  # one login serves every cluster (see Provider)
 
-    def lock_wait_seconds(self, timeout: float) -> float:
-        return float(self.options["authentication_timeout"]) + 2 * timeout + 5
-
-    def deadline_seconds(self, timeout: float) -> float:
-        return float(self.options["authentication_timeout"]) + 4 * timeout + 5
+    def login_seconds(self) -> float:
+        return float(self.options["authentication_timeout"])
 
     def fetch(self, ctx: FetchContext) -> Credential:
         issuer = self.options.get("issuer_url")
         client_id = self.options.get("client_id")
         if not issuer or not client_id:
             raise UsageError("oidc needs --issuer-url and --client-id")
-        client = _Client(str(issuer).rstrip("/"), str(client_id), self.options, ctx)
+        client = _Client(str(issuer), str(client_id), self.options, ctx)
         refresh_token = (ctx.previous.refresh.get("refreshToken") if ctx.previous else None) or None
         if refresh_token:
             tokens = client.refresh(str(refresh_token))
             if tokens is not None:
                 return client.credential(tokens, nonce=None, previous_refresh=str(refresh_token))
         grant = self.options["grant_type"]
+        if grant != "client-credentials":
+            ctx.before_login("no refresh token works")
         log.info(f"logging in to {client.issuer} ({grant})")
         if grant == "authcode":
             tokens, nonce = client.authcode()
@@ -179,7 +183,8 @@ class _Client:
     def __init__(self, issuer: str, client_id: str, options: dict[str, Any], ctx: FetchContext):
         import requests
 
-        if issuer.startswith("http://") and not _is_loopback_url(issuer):
+        scheme = issuer.partition("://")[0].lower()
+        if scheme != "https" and not (scheme == "http" and _is_loopback_url(issuer)):
             raise UsageError(f"the issuer must be https (plain http only on loopback): {issuer}")
         self.issuer = issuer
         self.client_id = client_id
@@ -192,7 +197,10 @@ class _Client:
             self.verify: bool | str = False
         else:
             self.verify = options.get("certificate_authority") or True
-        self.discovery = self._get_json(f"{issuer}/.well-known/openid-configuration")
+        # The issuer is compared exactly as given (Auth0's ends in "/"); only the discovery
+        # URL is built without a doubled slash.
+        discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+        self.discovery = self._get_json(discovery_url)
         if self.discovery.get("issuer") != issuer:
             raise UpstreamError(
                 f"the discovery document names issuer {self.discovery.get('issuer')!r}, "
@@ -248,7 +256,10 @@ class _Client:
             "client_secret_basic"
         ]
         if secret and "client_secret_basic" in methods:
-            auth = (self.client_id, str(secret))
+            from urllib.parse import quote_plus
+
+            # RFC 6749 2.3.1: form-encoded before base64, so ':' and non-ASCII survive.
+            auth = (quote_plus(self.client_id), quote_plus(str(secret)))
         else:
             form["client_id"] = self.client_id
             if secret:
@@ -269,10 +280,16 @@ class _Client:
     def _tokens(self, form: dict[str, str], what: str) -> dict[str, Any]:
         status, body = self._token_request(form)
         if status != 200 or "access_token" not in body:
-            error = body.get("error", f"HTTP {status}")
-            detail = body.get("error_description") or ""
-            raise UpstreamError(f"{what} was refused: {error} {detail}".strip())
+            raise UpstreamError(self._refusal(what, status, body, form))
         return body
+
+    def _refusal(self, what: str, status: int, body: dict[str, Any], form: dict[str, str]) -> str:
+        """`what was refused: error description`, with anything we sent scrubbed out: an
+        identity provider (or a proxy) may echo the request, password and secrets included."""
+        error = body.get("error", f"HTTP {status}")
+        detail = body.get("error_description") or ""
+        sent = [*form.values(), self.options.get("client_secret")]
+        return log.scrub(f"{what} was refused: {error} {detail}".strip(), sent)
 
     # -- grants ---------------------------------------------------------------------------
 
@@ -287,7 +304,7 @@ class _Client:
                 return None
             log.info("refreshed without a browser")
             return body
-        error = body.get("error", f"HTTP {status}")
+        error = log.scrub(str(body.get("error", f"HTTP {status}")), [refresh_token])
         if status >= 500:
             raise UpstreamError(f"refreshing the token failed: the issuer answered {error}")
         log.info(f"the refresh token was refused ({error}); logging in again")
@@ -344,6 +361,7 @@ class _Client:
                 self.ctx.prompter,
                 command=self.options.get("browser_command"),
                 skip=bool(self.options.get("skip_open_browser")),
+                background=True,
             )
             code = listener.wait(float(self.options["authentication_timeout"]))
         form = {
@@ -409,6 +427,7 @@ class _Client:
                 f"the device authorization request was refused: "
                 f"{answer.get('error', f'HTTP {response.status_code}')}"
             )
+        device_code = str(answer["device_code"])
         interval = float(answer.get("interval") or self.options["device_poll_interval"])
         lifetime = float(answer.get("expires_in") or 600)
         deadline = time.monotonic() + min(lifetime, float(self.options["authentication_timeout"]))
@@ -423,13 +442,14 @@ class _Client:
                 self.ctx.prompter,
                 command=self.options.get("browser_command"),
                 skip=False,
+                background=True,
             )
         while True:
             if time.monotonic() + interval > deadline:
                 raise LoginAbandoned("nobody entered the device code before it expired")
             time.sleep(interval)
             status, body = self._token_request(
-                {"grant_type": DEVICE_GRANT, "device_code": str(answer["device_code"])}
+                {"grant_type": DEVICE_GRANT, "device_code": device_code}
             )
             if status == 200 and "access_token" in body:
                 return body
@@ -443,7 +463,9 @@ class _Client:
                 raise LoginAbandoned("nobody entered the device code before it expired")
             if error == "access_denied":
                 raise UpstreamError("the device login was denied")
-            raise UpstreamError(f"the device login failed: {error or f'HTTP {status}'}")
+            raise UpstreamError(
+                log.scrub(f"the device login failed: {error or f'HTTP {status}'}", [device_code])
+            )
 
     # -- result ---------------------------------------------------------------------------
 
@@ -458,10 +480,10 @@ class _Client:
         use_access = bool(self.options.get("use_access_token")) or not id_token
         if use_access:
             token = str(tokens["access_token"])
-            expires_in = tokens.get("expires_in")
-            expires_at = now + float(expires_in) if expires_in else claims.get("exp")
+            expires_at = _access_token_expiry(tokens, now)
         else:
-            token, expires_at = str(id_token), claims.get("exp")
+            # Verified above: `exp` is required and numeric.
+            token, expires_at = str(id_token), float(claims["exp"])
         # A provider that rotates answers with a new refresh token; one that does not keeps
         # the old one valid.
         refresh_token = tokens.get("refresh_token") or previous_refresh
@@ -469,7 +491,7 @@ class _Client:
         return Credential(
             token,
             issued_at=now,
-            expires_at=None if expires_at is None else float(expires_at),
+            expires_at=expires_at,
             identity=f"{who} at {self.issuer}" if who else f"client {self.client_id}",
             refresh={"refreshToken": refresh_token} if refresh_token else {},
         )
@@ -519,3 +541,24 @@ def _same(a: object, b: str) -> bool:
 def _is_loopback_url(url: str) -> bool:
     host = url.partition("://")[2].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
     return host in ("127.0.0.1", "localhost", "::1")
+
+
+# An access token that states no lifetime is kept this long, not forever.
+UNKNOWN_LIFETIME = 15 * 60
+
+
+def _access_token_expiry(tokens: dict[str, Any], now: float) -> float:
+    """From `expires_in`, else the access token's own `exp` when it is a JWT, else a short
+    default: a credential without expiry would be served until someone clears the cache."""
+    from credplugin.tokens import decode_jwt_claims
+
+    expires_in = tokens.get("expires_in")
+    try:
+        if expires_in is not None and float(expires_in) > 0:
+            return now + float(expires_in)
+    except (TypeError, ValueError):
+        pass
+    exp = decode_jwt_claims(str(tokens["access_token"])).get("exp")
+    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp > now:
+        return float(exp)
+    return now + UNKNOWN_LIFETIME

@@ -25,11 +25,13 @@ OPTIONS: tuple[Option, ...] = (
         "token-file",
         f"Read the token from this file on every call [default: {IN_CLUSTER_TOKEN_FILE}].",
         metavar="PATH",
+        trusted=True,
     ),
     Option(
         "token-env",
         "Read the token from this environment variable instead of a file.",
         metavar="VAR",
+        trusted=True,
     ),
 )
 

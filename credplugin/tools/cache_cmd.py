@@ -92,7 +92,7 @@ def _show(value: object) -> str:
 def clear(
     cache_dir: str | None, everything: bool, provider: str | None, keys: tuple[str, ...]
 ) -> None:
-    """Remove entries (with their lock and back-off files) by key or key prefix, by
+    """Remove entries (and their back-off records) by key or key prefix, by
     provider, or all of them. The next kubectl call fetches or logs in anew."""
     if not (everything or provider or keys):
         raise click.UsageError("say what to clear: KEY..., --provider NAME or --all")
@@ -119,9 +119,7 @@ def clear(
         chosen.add(matches[0])
     for key in sorted(chosen):
         store.remove(key)
-        for path in (store.lock_path(key), store.backoff_path(key)):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+        store.clear_backoff(key)
+        # The .lock file stays: a running process may hold a flock on it, and removing it
+        # would let the next process lock a new file and fetch alongside.
     click.echo(f"removed {len(chosen)} cached credential(s) from {store.directory}", err=True)

@@ -40,7 +40,6 @@ def load_kubeconfig(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     import yaml
 
     merged: dict[str, dict[str, dict[str, Any]]] = {"clusters": {}, "users": {}, "contexts": {}}
-    merged["_meta"] = {}
     for path in paths:
         try:
             with open(path) as handle:
@@ -54,11 +53,14 @@ def load_kubeconfig(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
         for section, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
             for item in doc.get(section) or []:
                 if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    body = dict(item.get(inner) or {})
+                    raw = item.get(inner) or {}
+                    if not isinstance(raw, dict):
+                        raise click.ClickException(
+                            f"kubeconfig {path}: {section} entry {item['name']!r} is not a mapping"
+                        )
+                    body = dict(raw)
                     body["_file"] = path
                     merged[section].setdefault(item["name"], body)
-        if doc.get("current-context") and "current" not in merged["_meta"]:
-            merged["_meta"]["current"] = {"name": doc["current-context"]}
     return merged
 
 

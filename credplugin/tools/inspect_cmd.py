@@ -62,7 +62,10 @@ def _unwrap(text: str) -> str:
 
 
 def when(timestamp: float, now: float) -> str:
-    stamp = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    try:
+        stamp = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, OSError, ValueError):
+        return "out of range"
     delta = timestamp - now
     relative = f"in {_span(delta)}" if delta >= 0 else f"{_span(-delta)} ago"
     return f"{stamp} ({relative})"

@@ -28,13 +28,11 @@ import argparse
 import contextlib
 import datetime
 import hashlib
-import http.server
 import json
 import os
 import re
 import signal
 import socket
-import socketserver
 import ssl
 import sys
 import threading
@@ -42,10 +40,11 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any, TextIO, cast
 from urllib.parse import unquote, urlsplit
 
+from .loopback_server import LoopbackHandler, LoopbackHTTPServer, StandIn
 from .tls import TLSMaterial, make_tls
 
 __all__ = [
@@ -136,52 +135,18 @@ _UNAUTHORIZED = _status(401, "Unauthorized", "Unauthorized")
 _NOT_FOUND = _status(404, "NotFound", "the server could not find the requested resource", {})
 
 
-class _HTTPServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, owner: FakeAPIServer, ssl_context: ssl.SSLContext | None) -> None:
-        self.owner = owner
-        self.ssl_context = ssl_context
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind() would call socket.getfqdn(), which can hang on a bad resolver.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = cast(int, self.socket.getsockname()[1])
-
-    def get_request(self) -> tuple[Any, Any]:
-        conn, addr = self.socket.accept()
-        if self.ssl_context is None:
-            return conn, addr
-        # The handshake happens in the handler thread, so a slow client cannot block accept().
-        return self.ssl_context.wrap_socket(
-            conn, server_side=True, do_handshake_on_connect=False
-        ), addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # TLS handshake failures, resets, timeouts: the client's problem.
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "fake-kube-apiserver/1"
-    timeout = 30.0
     disable_nagle_algorithm = True
-    server: _HTTPServer
+    server: LoopbackHTTPServer[FakeAPIServer]
 
     _client_cert_cn: str | None = None
 
     def setup(self) -> None:
-        conn = self.request
-        conn.settimeout(self.timeout)
-        if isinstance(conn, ssl.SSLSocket):
-            conn.do_handshake()
-            self._client_cert_cn = _peer_common_name(conn)
         super().setup()
-        self.server.owner._track(conn, add=True)
+        if isinstance(self.request, ssl.SSLSocket):
+            self._client_cert_cn = _peer_common_name(self.request)
+        self.server.owner._track(self.request, add=True)
 
     def finish(self) -> None:
         try:
@@ -191,9 +156,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -293,7 +255,7 @@ def _peer_common_name(conn: ssl.SSLSocket) -> str | None:
     return None
 
 
-class FakeAPIServer:
+class FakeAPIServer(StandIn):
     """Kubernetes API server stand-in on ``127.0.0.1:<random port>``, served from a thread.
 
     The socket is bound in the constructor, so :attr:`url` is known before :meth:`start`.
@@ -339,7 +301,7 @@ class FakeAPIServer:
         elif client_ca:
             raise ValueError("client_ca=True needs TLS material")
         self.client_ca = client_ca
-        self._httpd = _HTTPServer(self, context)
+        self._httpd = LoopbackHTTPServer(self, _Handler, context)
         self.port: int = self._httpd.server_port
         scheme = "https" if context is not None else "http"
         self.url = f"{scheme}://127.0.0.1:{self.port}"
@@ -351,13 +313,7 @@ class FakeAPIServer:
         if self._closed:
             raise RuntimeError("FakeAPIServer cannot be restarted after stop()")
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"fake-apiserver-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
+            self._thread = self._httpd.serve_in_thread(f"fake-apiserver-{self.port}")
         return self
 
     def stop(self) -> None:
@@ -374,17 +330,6 @@ class FakeAPIServer:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
         self._httpd.server_close()
-
-    def __enter__(self) -> FakeAPIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- control and inspection -----------------------------------------------------------
 

@@ -31,7 +31,6 @@ import base64
 import contextlib
 import hashlib
 import html
-import http.server
 import json
 import re
 import secrets
@@ -43,13 +42,13 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .loopback_server import LoopbackHandler, LoopbackHTTPServer, StandIn
 from .tls import TLSMaterial
 
 __all__ = [
@@ -143,7 +142,7 @@ class _OAuthError(Exception):
         self.status, self.error, self.description = status, error, description
 
 
-class EntraStandIn:
+class EntraStandIn(StandIn):
     """An in-process Entra ID v2 stand-in, served from a thread (see the module docstring)."""
 
     def __init__(
@@ -177,7 +176,7 @@ class EntraStandIn:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(str(tls.server_cert_path), str(tls.server_key_path))
-        self._httpd = _Server(self, context)
+        self._httpd = LoopbackHTTPServer(self, _Handler, context)
         self.port: int = self._httpd.server_port
         self.url = f"https://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
@@ -186,13 +185,7 @@ class EntraStandIn:
 
     def start(self) -> EntraStandIn:
         if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"entra-standin-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
+            self._thread = self._httpd.serve_in_thread(f"entra-standin-{self.port}")
         return self
 
     def stop(self) -> None:
@@ -201,17 +194,6 @@ class EntraStandIn:
             self._thread.join(timeout=10)
             self._thread = None
         self._httpd.server_close()
-
-    def __enter__(self) -> EntraStandIn:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- test hooks -----------------------------------------------------------------------
 
@@ -246,18 +228,17 @@ class EntraStandIn:
         """The person enters `user_code` at the verification page and signs in as `upn`."""
         user = self.user(upn)
         with self._lock:
-            for record in self._device.values():
-                if record.user_code == user_code:
-                    record.user = user
-                    return
-        raise KeyError(f"no device authorization with user code {user_code}")
+            self._device_with_user_code(user_code).user = user
 
     def decline(self, user_code: str) -> None:
         with self._lock:
-            for record in self._device.values():
-                if record.user_code == user_code:
-                    record.declined = True
-                    return
+            self._device_with_user_code(user_code).declined = True
+
+    def _device_with_user_code(self, user_code: str) -> _DeviceCode:
+        """The device authorization showing `user_code` (the caller holds the lock)."""
+        for record in self._device.values():
+            if record.user_code == user_code:
+                return record
         raise KeyError(f"no device authorization with user code {user_code}")
 
     def revoke_refresh_tokens(self, upn: str | None = None) -> int:
@@ -642,44 +623,9 @@ def _resource(scope: str) -> str:
 # -- HTTP plumbing ------------------------------------------------------------------------------
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, owner: EntraStandIn, context: ssl.SSLContext) -> None:
-        self.owner = owner
-        self.ssl_context = context
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        socketserver.TCPServer.server_bind(self)  # no getfqdn(): it can hang on a bad resolver
-        self.server_name = "127.0.0.1"
-        self.server_port = cast(int, self.socket.getsockname()[1])
-
-    def get_request(self) -> tuple[Any, Any]:
-        conn, addr = self.socket.accept()
-        return self.ssl_context.wrap_socket(
-            conn, server_side=True, do_handshake_on_connect=False
-        ), addr
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "entra-standin/1"
-    timeout = 30.0
-    server: _Server
-
-    def setup(self) -> None:
-        self.request.settimeout(self.timeout)
-        self.request.do_handshake()
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
+    server: LoopbackHTTPServer[EntraStandIn]
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -767,7 +713,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 # -- a trap for traffic that should never leave the machine -------------------------------------
 
 
-class RefusingProxy:
+class RefusingProxy(StandIn):
     """An HTTP(S) proxy on 127.0.0.1 that records where each request wanted to go, then refuses.
 
     With HTTPS_PROXY/HTTP_PROXY pointing here and NO_PROXY=127.0.0.1,localhost, every request
@@ -809,11 +755,11 @@ class RefusingProxy:
             "no_proxy": no_proxy,
         }
 
-    def __enter__(self) -> RefusingProxy:
+    def start(self) -> RefusingProxy:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 

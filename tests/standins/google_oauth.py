@@ -28,24 +28,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.server
 import itertools
 import json
 import secrets
 import socket
-import socketserver
 import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, cast
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .loopback_server import LoopbackHandler, LoopbackHTTPServer, StandIn
 from .tls import TLSMaterial
 
 __all__ = [
@@ -152,43 +150,14 @@ class _Client:
     granted: tuple[str, ...] = field(default_factory=tuple)
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, owner: GoogleOAuthStandIn, context: ssl.SSLContext | None) -> None:
-        self.owner = owner
-        self.context = context
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind() calls getfqdn(), which can hang on a bad resolver.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = cast(int, self.socket.getsockname()[1])
-
-    def get_request(self) -> tuple[Any, Any]:
-        conn, addr = self.socket.accept()
-        if self.context is None:
-            return conn, addr
-        return self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), addr
-
+class _Server(LoopbackHTTPServer["GoogleOAuthStandIn"]):
     def handle_error(self, request: Any, client_address: Any) -> None:
         return  # clients that give up (the timeout tests) are expected
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server_version = "google-standin/1"
     server: _Server
-
-    def setup(self) -> None:
-        self.request.settimeout(30)
-        if isinstance(self.request, ssl.SSLSocket):
-            self.request.do_handshake()
-        super().setup()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def do_GET(self) -> None:
         self.server.owner._handle(self, "GET")
@@ -223,7 +192,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class GoogleOAuthStandIn:
+class GoogleOAuthStandIn(StandIn):
     """Google's token, authorization, IAM Credentials and metadata endpoints on 127.0.0.1."""
 
     def __init__(self, tls: TLSMaterial | None = None, lifetime: int = 3599) -> None:
@@ -246,7 +215,7 @@ class GoogleOAuthStandIn:
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(str(tls.server_cert_path), str(tls.server_key_path))
-        self._server = _Server(self, context)
+        self._server = _Server(self, _Handler, context)
         scheme = "https" if tls is not None else "http"
         self.host = f"127.0.0.1:{self._server.server_port}"
         self.url = f"{scheme}://{self.host}"
@@ -261,27 +230,13 @@ class GoogleOAuthStandIn:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> GoogleOAuthStandIn:
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
+        self._thread = self._server.serve_in_thread()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> GoogleOAuthStandIn:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- set-up ------------------------------------------------------------------------------
 

@@ -12,14 +12,17 @@ import base64
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .loopback_server import LoopbackHTTPServer, StandIn
+
 MODES = (
+    "echo-error",
     "ok",
     "bad-signature",
     "wrong-aud",
@@ -32,23 +35,24 @@ MODES = (
 )
 
 
-class OidcStub:
-    def __init__(self, client_id: str = "stub-client") -> None:
+class OidcStub(StandIn):
+    def __init__(self, client_id: str = "stub-client", issuer_suffix: str = "") -> None:
         self.client_id = client_id
         self.mode = "ok"
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._codes: dict[str, str] = {}  # code -> nonce
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LoopbackHTTPServer(self, self._handler())
+        # issuer_suffix "/": an issuer that ends in a slash, as Auth0's does.
+        self.base = f"http://127.0.0.1:{self.server.server_port}"
+        self.issuer = self.base + issuer_suffix
 
-    def __enter__(self) -> OidcStub:
-        self._thread.start()
+    def start(self) -> OidcStub:
+        self.server.serve_in_thread()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
 
@@ -124,9 +128,9 @@ class OidcStub:
                         200,
                         {
                             "issuer": stub.issuer,
-                            "authorization_endpoint": f"{stub.issuer}/authorize",
-                            "token_endpoint": f"{stub.issuer}/token",
-                            "jwks_uri": f"{stub.issuer}/jwks",
+                            "authorization_endpoint": f"{stub.base}/authorize",
+                            "token_endpoint": f"{stub.base}/token",
+                            "jwks_uri": f"{stub.base}/jwks",
                             "response_types_supported": ["code"],
                             "id_token_signing_alg_values_supported": ["RS256"],
                             "token_endpoint_auth_methods_supported": ["none"],
@@ -151,9 +155,14 @@ class OidcStub:
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+                raw = self.rfile.read(length).decode()
+                form = {k: v[0] for k, v in parse_qs(raw).items()}
                 if urlsplit(self.path).path != "/token":
                     self._json(404, {"error": "not_found"})
+                    return
+                if stub.mode == "echo-error":
+                    # Some servers (and proxies) quote the request they refuse.
+                    self._json(400, {"error": "invalid_request", "error_description": raw})
                     return
                 with stub._lock:
                     nonce = stub._codes.pop(form.get("code", ""), None)
