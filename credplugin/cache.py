@@ -20,7 +20,7 @@ import time
 
 from credplugin import fastjson
 from credplugin.credential import Credential
-from credplugin.errors import CredpluginError, LockTimeout
+from credplugin.errors import CredpluginError, LockTimeout, os_reason
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
@@ -373,8 +373,6 @@ def _unlink_quietly(path: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        if exc.errno == errno.ELOOP:
-            return "it is a symbolic link"
-        return exc.strerror.lower()
-    return str(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.ELOOP:
+        return "it is a symbolic link"  # entries are opened with O_NOFOLLOW
+    return os_reason(exc)

@@ -67,3 +67,11 @@ class LockTimeout(Timeout):
 class LoginDeferred(UpstreamError):
     """A login is due, but the cached credential is still valid and nobody is at the
     terminal: the runner serves the cached one rather than block everyone on a login."""
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why an OS call failed, as the words after "cannot read PATH: " (`permission denied`);
+    any other exception as its message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__

@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from credplugin import registry
-from credplugin.errors import CredpluginError, UsageError
+from credplugin.errors import CredpluginError, UsageError, os_reason
+from credplugin.urlhost import is_loopback
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
 INSTALL_HINT = (
@@ -148,7 +149,7 @@ def _include(key: str, raw: Any, base_dir: str, environ: Mapping[str, str], wher
             with open(path, encoding="utf-8") as handle:
                 return Ref("file", path, handle.read().rstrip())
         except (OSError, UnicodeDecodeError) as exc:
-            return Ref("file", path, None, f"cannot read it ({_describe(exc)})")
+            return Ref("file", path, None, f"cannot read it ({os_reason(exc)})")
     # $include: a YAML or JSON file, optionally a dotted path into it after '#'.
     file_part, _, data_path = target.partition("#")
     path = os.path.normpath(os.path.join(base_dir, file_part))
@@ -187,7 +188,7 @@ def _read_yaml(path: str, where: str = "") -> Any:
             return yaml.safe_load(handle)
     except OSError as exc:
         raise ConfigError(
-            f"{where + ': ' if where else ''}cannot read {path}: {_describe(exc)}"
+            f"{where + ': ' if where else ''}cannot read {path}: {os_reason(exc)}"
         ) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid YAML: {_first_line(exc)}") from None
@@ -621,7 +622,7 @@ class _Converter:
             # be presented over TLS and refused).
             entry.provider = None
             self.note("anonymous access (localKubectlProxy) over TLS: the user has no credentials")
-        elif not _is_loopback(entry.server):
+        elif not is_loopback(entry.server):
             entry.args += ["--proxy-url", entry.server]
 
 
@@ -652,12 +653,6 @@ def _aws_partition(server: str) -> str:
     if ".us-gov-" in host:
         return "aws-us-gov"
     return "aws"
-
-
-def _is_loopback(url: str) -> bool:
-    host = url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
-    host = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 # -- kubeconfig documents --------------------------------------------------------------------
@@ -762,13 +757,17 @@ def dump(doc: Mapping[str, Any]) -> str:
 # -- files -----------------------------------------------------------------------------------
 
 
-def default_path(environ: Mapping[str, str]) -> str:
-    """kubectl's file to write: the first of $KUBECONFIG, else ~/.kube/config."""
-    for path in environ.get("KUBECONFIG", "").split(os.pathsep):
-        if path:
-            return os.path.expanduser(path)
+def paths(environ: Mapping[str, str]) -> list[str]:
+    """kubectl's kubeconfig files: those listed in $KUBECONFIG, else ~/.kube/config."""
+    listed = environ.get("KUBECONFIG", "").split(os.pathsep)
+    found = [os.path.expanduser(path) for path in listed if path]
     home = environ.get("HOME") or os.path.expanduser("~")
-    return os.path.join(home, ".kube", "config")
+    return found or [os.path.join(home, ".kube", "config")]
+
+
+def default_path(environ: Mapping[str, str]) -> str:
+    """kubectl's file to write: the first of `paths`."""
+    return paths(environ)[0]
 
 
 def read_document(path: str) -> dict[str, Any] | None:
@@ -779,7 +778,7 @@ def read_document(path: str) -> dict[str, Any] | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise CredpluginError(f"cannot read {path}: {_describe(exc)}") from None
+        raise CredpluginError(f"cannot read {path}: {os_reason(exc)}") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise CredpluginError(
             f"{path} is not a valid kubeconfig: {_first_line(exc)}",
@@ -815,7 +814,7 @@ def write_atomically(path: str, text: str) -> None:
             os.unlink(temp)
         except OSError:
             pass
-        raise CredpluginError(f"cannot write {path}: {_describe(exc)}") from None
+        raise CredpluginError(f"cannot write {path}: {os_reason(exc)}") from None
 
 
 @contextmanager
@@ -836,7 +835,7 @@ def locked(path: str, wait: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
                 ) from None
             time.sleep(0.05)
         except OSError as exc:
-            raise CredpluginError(f"cannot lock {path}: {_describe(exc)}") from None
+            raise CredpluginError(f"cannot lock {path}: {os_reason(exc)}") from None
     try:
         yield
     finally:
@@ -852,12 +851,6 @@ def update_file(path: str, change: Callable[[dict[str, Any] | None], dict[str, A
     the lock kubectl takes, so that neither loses the other's edit."""
     with locked(path):
         write_atomically(path, dump(change(read_document(path))))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 def _first_line(exc: BaseException) -> str:

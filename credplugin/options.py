@@ -141,7 +141,8 @@ def _json_scalar_text(value: Any) -> str:
     return str(value)
 
 
-# Options every provider subcommand takes. None of them changes which credential is issued.
+# Options every provider subcommand takes. Only the hidden --server changes which credential
+# is issued: it is hashed into the cache key.
 COMMON_OPTIONS: tuple[Option, ...] = (
     Option(
         "cache-dir",

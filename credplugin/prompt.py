@@ -1,6 +1,7 @@
 """Talking to a person: messages on stderr, answers from stdin only when kubectl says a
-person is there (`spec.interactive`). Anything that needs an answer when nobody can give one
-fails at once, naming the command to run in a terminal. It never hangs.
+person is there (`spec.interactive`). A prompt that needs an answer when nobody can give one
+fails at once, naming the command to run in a terminal. (Device-code logins, in aks and oidc,
+are not prompts: they run without a terminal and may hold the lock for minutes.)
 """
 
 from __future__ import annotations

@@ -1,2 +1,3 @@
-"""Login machinery shared by the client-side providers: PKCE, a one-shot loopback redirect
-listener, and the browser launcher. Nothing here knows of kubectl, the cache or stdout."""
+"""Browser-login machinery used by the oidc and google providers (aks leaves it to MSAL):
+PKCE, a one-shot loopback redirect listener, and the browser launcher. Nothing here knows of
+kubectl, the cache or stdout."""

@@ -11,7 +11,7 @@ import shlex
 import subprocess
 
 from credplugin import log
-from credplugin.errors import UsageError
+from credplugin.errors import UsageError, os_reason
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ def open_url(
             # Not waited for: a browser may run until the person closes it.
             subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         except OSError as exc:
-            log.warn(f"cannot run the browser command {argv[0]}: {exc.strerror or exc}")
+            log.warn(f"cannot run the browser command {argv[0]}: {os_reason(exc)}")
         return
     if background:
         import threading

@@ -15,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
+from credplugin.errors import LoginAbandoned, UpstreamError, UsageError, os_reason
 from credplugin.flows.pkce import same
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1", "[::1]": "::1"}
@@ -102,7 +102,7 @@ class LoopbackRedirect:
                 self._server = server_class((host, port), _Handler)
                 break
             except OSError as exc:
-                errors.append(f"{address}: {exc.strerror or exc}")
+                errors.append(f"{address}: {os_reason(exc)}")
         if self._server is None:
             raise UpstreamError(
                 "no listen address is free for the login redirect (" + "; ".join(errors) + ")",

@@ -33,7 +33,6 @@ from credplugin.providers.azure import (
     PUBLIC_CLOUD,
     authority_host,
     is_public_cloud,
-    redact,
     route_sdk_logs,
 )
 from credplugin.providers.base import FetchContext, Provider
@@ -265,7 +264,7 @@ class AksProvider(Provider):
         try:
             return fn(*args, **kwargs)
         except msal.exceptions.MsalServiceError as exc:
-            raise UpstreamError(f"Entra ID failed: {redact(str(exc))}") from None
+            raise UpstreamError(f"Entra ID failed: {log.redact(str(exc))}") from None
         except requests.Timeout:
             raise Timeout(
                 "Entra ID did not answer in time",
@@ -276,12 +275,12 @@ class AksProvider(Provider):
             cause = exc.args[0] if exc.args else exc
             reason = getattr(cause, "reason", None) or cause
             raise UpstreamError(
-                f"cannot reach Entra ID: {type(exc).__name__}: {redact(str(reason))}",
+                f"cannot reach Entra ID: {type(exc).__name__}: {log.redact(str(reason))}",
                 hint="check the network path to the authority host (--authority-host)",
             ) from None
         except ValueError as exc:  # MSAL: bad authority, tenant or discovery document
             raise UpstreamError(
-                f"Entra ID authority unusable: {redact(str(exc))}",
+                f"Entra ID authority unusable: {log.redact(str(exc))}",
                 hint="check --tenant-id and --authority-host",
             ) from None
 
@@ -314,7 +313,7 @@ def _describe(result: dict[str, Any]) -> str:
     error = result.get("error") or "no token in the answer"
     description = str(result.get("error_description") or "").splitlines()
     first = description[0].strip() if description else ""
-    return redact(f"{error}: {first}" if first else str(error))
+    return log.redact(f"{error}: {first}" if first else str(error))
 
 
 def _default_message(flow: dict[str, Any]) -> str:

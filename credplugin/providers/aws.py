@@ -308,8 +308,9 @@ def region_from_server(server: str | None) -> str | None:
     """`https://ABC.gr7.eu-west-1.eks.amazonaws.com` -> eu-west-1 (also .cn hosts)."""
     if not server:
         return None
-    host = server.partition("://")[2].split("/", 1)[0].split(":", 1)[0].lower()
-    labels = host.split(".")
+    from credplugin.urlhost import host_port
+
+    labels = host_port(server)[0].lower().split(".")
     if "eks" in labels:
         index = labels.index("eks")
         if index >= 1 and labels[index + 1 : index + 2] == ["amazonaws"]:

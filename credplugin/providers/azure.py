@@ -299,21 +299,6 @@ def environment_secrets() -> list[str]:
     return [s for s in found if len(s) >= 4]
 
 
-def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` without the given secrets, JWTs, or values of token-bearing fields."""
-    import re
-
-    for secret in secrets:
-        text = text.replace(secret, "<redacted>")
-    text = re.sub(r"eyJ[\w-]*\.[\w-]*\.[\w-]*", "<jwt>", text)
-    return re.sub(
-        r"((?:access|refresh|id)_token|client_secret|client_assertion|device_code|\bcode"
-        r"|password|assertion)(['\"]?\s*[:=]\s*['\"]?)[^'\"&\s,}]+",
-        r"\1\2<redacted>",
-        text,
-    )
-
-
 def route_sdk_logs(secrets: Iterable[str] = ()) -> None:
     """The Azure SDKs, MSAL and urllib3 log through `logging`, whose last-resort handler would
     print their warnings on stderr unasked. Silence them; at -vvv pass them on as redacted debug
@@ -326,7 +311,7 @@ def route_sdk_logs(secrets: Iterable[str] = ()) -> None:
     class Forward(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
             try:
-                log.debug(f"{record.name}: {redact(self.format(record), kept)}")
+                log.debug(f"{record.name}: {log.redact(self.format(record), kept)}")
             except Exception:  # noqa: S110 - a log line must never break a fetch
                 pass
 
@@ -358,4 +343,4 @@ def _sdk_message(exc: BaseException, secrets: Iterable[str]) -> str:
     # azure-identity appends troubleshooting links and repeats the chain on several lines.
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("To mitigate", "Visit http"))]
-    return redact(" ".join(lines), secrets)
+    return log.redact(" ".join(lines), secrets)

@@ -35,11 +35,12 @@ from credplugin.providers.google_service_account import (
     GoogleTransport,
     adc_path,
     credentials_from_info,
+    credentials_path,
     google_error,
     parse_scopes,
     read_credentials_file,
     refresh,
-    scrub,
+    safe_reason,
     sdk,
     secret_strings,
     to_credential,
@@ -102,7 +103,7 @@ def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> li
     """Signing in again as someone else rewrites the ADC file: not the same cache entry."""
     if options.get("login"):
         return []
-    return [environ.get("GOOGLE_APPLICATION_CREDENTIALS") or adc_path(environ)]
+    return [credentials_path(environ)]
 
 
 class GoogleProvider(Provider):
@@ -324,7 +325,7 @@ def _exchange(
             f"sign-in: the token endpoint {token_uri} did not answer within {ctx.timeout:g}s"
         ) from None
     except requests.exceptions.RequestException as exc:
-        reason = scrub(str(exc), secrets)
+        reason = safe_reason(str(exc), secrets)
         raise UpstreamError(f"sign-in: cannot reach the token endpoint: {reason}") from None
     try:
         answer = response.json()
@@ -334,7 +335,7 @@ def _exchange(
         detail = ""
         if isinstance(answer, dict):
             detail = f"{answer.get('error')}: {answer.get('error_description') or ''}"
-        reason = scrub(detail.strip(": ") or f"HTTP {response.status_code}", secrets)
+        reason = safe_reason(detail.strip(": ") or f"HTTP {response.status_code}", secrets)
         hint = None
         if "client" in reason and not client_secret:
             hint = "pass --client-secret: Google requires it for Desktop-app clients"

@@ -30,7 +30,7 @@ import os
 
 from credplugin import log
 from credplugin.credential import Credential
-from credplugin.errors import CredpluginError, Timeout, UpstreamError, UsageError
+from credplugin.errors import CredpluginError, Timeout, UpstreamError, UsageError, os_reason
 from credplugin.options import Option
 from credplugin.providers.base import FetchContext, Provider
 
@@ -90,11 +90,7 @@ OPTIONS: tuple[Option, ...] = (
 def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
     """The credentials file in use: replacing it (a new key, another gcloud login) must not
     serve the previous identity's token."""
-    return [
-        options.get("key_file")
-        or environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        or adc_path(environ)
-    ]
+    return [options.get("key_file") or credentials_path(environ)]
 
 
 class GoogleServiceAccountProvider(Provider):
@@ -184,6 +180,11 @@ def parse_scopes(values: Sequence[str] | str | None, default: Sequence[str]) -> 
     return scopes or list(default)
 
 
+def credentials_path(environ: Mapping[str, str]) -> str:
+    """The credentials file google-auth reads: $GOOGLE_APPLICATION_CREDENTIALS, else gcloud's."""
+    return environ.get("GOOGLE_APPLICATION_CREDENTIALS") or adc_path(environ)
+
+
 def adc_path(environ: Mapping[str, str]) -> str:
     """Where `gcloud auth application-default login` writes (google-auth's rule)."""
     config = environ.get("CLOUDSDK_CONFIG")
@@ -203,7 +204,7 @@ def read_credentials_file(path: str) -> dict[str, Any]:
         with open(path, "rb") as handle:
             data = handle.read(MAX_CREDENTIALS_FILE_BYTES + 1)
     except OSError as exc:
-        why = (exc.strerror or type(exc).__name__).lower()
+        why = os_reason(exc)
         raise UsageError(f"cannot read Google credentials file {path}: {why}") from None
     if len(data) > MAX_CREDENTIALS_FILE_BYTES:
         raise UsageError(f"{path} is too large to be a Google credentials file")
@@ -259,7 +260,7 @@ def credentials_from_info(
     except CredpluginError:
         raise
     except Exception as exc:  # ValueError, KeyError, DefaultCredentialsError...
-        reason = scrub(first_arg(exc), secret_strings(info))
+        reason = safe_reason(first_arg(exc), secret_strings(info))
         raise UsageError(f"cannot use the Google credentials in {path}: {reason}") from None
     raise UsageError(
         f"{path} holds credentials of type {kind!r}, which this provider cannot use",
@@ -434,11 +435,11 @@ def google_error(
             hint="check the network path to Google (proxy, firewall, CA bundle)",
         )
     if isinstance(exc, exceptions.RefreshError):
-        reason = scrub(_refresh_reason(exc), secrets)
+        reason = safe_reason(_refresh_reason(exc), secrets)
         return UpstreamError(f"{what}: refused{at}: {reason}", hint=_refresh_hint(reason))
     if isinstance(exc, exceptions.GoogleAuthError):
-        return UpstreamError(f"{what}: {scrub(first_arg(exc), secrets)}")
-    reason = scrub(first_arg(exc), secrets)
+        return UpstreamError(f"{what}: {safe_reason(first_arg(exc), secrets)}")
+    reason = safe_reason(first_arg(exc), secrets)
     return UpstreamError(f"{what} failed: {type(exc).__name__}: {reason}")
 
 
@@ -478,15 +479,11 @@ def describe(credentials: Any, where: str, chain: Sequence[str] = ()) -> str:
     return f"{who} ({where})" if who else where
 
 
-def scrub(text: str, secrets: Sequence[str]) -> str:
+def safe_reason(text: str, secrets: Sequence[str]) -> str:
     """`text` on one line, bounded, with no known secret and nothing key-shaped."""
     if "PRIVATE KEY" in text:
         return "(details withheld: they quote key material)"
-    for secret in secrets:
-        for piece in [secret, *secret.splitlines()]:
-            if len(piece) >= 8:
-                text = text.replace(piece, "***")
-    text = " ".join(text.split())
+    text = " ".join(log.scrub(text, secrets, shortest=8).split())
     return text if len(text) <= 300 else text[:297] + "..."
 
 
@@ -566,7 +563,7 @@ def _network_reason(cause: BaseException, secrets: Sequence[str]) -> str:
     ):
         if marker in text:
             return reason
-    return scrub(str(cause) or type(cause).__name__, secrets)
+    return safe_reason(str(cause) or type(cause).__name__, secrets)
 
 
 def _refresh_reason(exc: BaseException) -> str:

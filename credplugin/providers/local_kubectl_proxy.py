@@ -23,9 +23,10 @@ import time
 
 from credplugin import log
 from credplugin.credential import Credential
-from credplugin.errors import Timeout, UpstreamError, UsageError
+from credplugin.errors import Timeout, UpstreamError, UsageError, os_reason
 from credplugin.options import Option
 from credplugin.providers.base import FetchContext, Provider
+from credplugin.urlhost import LOOPBACK, host_port
 
 DEFAULT_PROXY_URL = "http://127.0.0.1:8001"
 PLACEHOLDER_DAYS = 365
@@ -138,7 +139,7 @@ class LocalKubectlProxyProvider(Provider):
                 close_fds=True,
             )
         except OSError as exc:
-            raise UpstreamError(f"cannot start {command[0]}: {exc.strerror or exc}") from exc
+            raise UpstreamError(f"cannot start {command[0]}: {os_reason(exc)}") from exc
         host, _ = _host_port(url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -159,20 +160,13 @@ def _is_loopback_http(url: str) -> bool:
         host, _ = _host_port(url)
     except UsageError:
         return False
-    return url.startswith("http://") and host in ("127.0.0.1", "localhost", "::1")
+    return url.startswith("http://") and host in LOOPBACK
 
 
 def _host_port(url: str) -> tuple[str, int]:
-    """Host and port of an `http://host[:port][/path]` URL.
-
-    Not urllib.parse: it imports re (~10 ms), and this runs on every call, cache hit or not.
-    Only plain http URLs reach here; anything else is refused before."""
-    authority = url.partition("://")[2].split("/", 1)[0].rpartition("@")[2]
-    if authority.startswith("["):  # [::1]:8001
-        host, _, rest = authority[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port_text = authority.partition(":")
+    """Host and port of an `http://host[:port][/path]` URL (only plain http URLs reach
+    here; anything else is refused before)."""
+    host, port_text = host_port(url)
     if not host:
         raise UsageError(f"no host in proxy URL {url}")
     if not port_text:
@@ -208,7 +202,7 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
             problem = f"no answer within {timeout:.0f}s"
             continue
         except OSError as exc:
-            problem = (exc.strerror or str(exc)).lower()
+            problem = os_reason(exc)
             continue
         finally:
             sock.close()

@@ -4,7 +4,8 @@ Backstage's `oidc` authProvider, as a better int128/kubelogin (whose flag names 
 
 - refresh first: the refresh token lives in the cache entry and is used without a browser;
   a rotated refresh token is written under the per-key lock before anyone else may refresh
-  (providers that rotate revoke the whole grant when an old one is reused);
+  (providers that rotate revoke the whole grant when an old one is reused), unless the
+  cache write fails: the runner then only warns, and the next call reuses the old one;
 - otherwise a login: auth code + PKCE S256 with state and nonce on a one-shot loopback
   listener (default), device code (RFC 8628), auth code typed on the keyboard, password, or
   client credentials for robots;
@@ -20,6 +21,7 @@ from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
 from credplugin.options import Option
 from credplugin.providers.base import FetchContext, Provider
+from credplugin.urlhost import is_loopback
 
 TYPE_CHECKING = False  # imported on cache hits: no typing at runtime
 if TYPE_CHECKING:
@@ -184,7 +186,7 @@ class _Client:
         import requests
 
         scheme = issuer.partition("://")[0].lower()
-        if scheme != "https" and not (scheme == "http" and _is_loopback_url(issuer)):
+        if scheme != "https" and not (scheme == "http" and is_loopback(issuer)):
             raise UsageError(f"the issuer must be https (plain http only on loopback): {issuer}")
         self.issuer = issuer
         self.client_id = client_id
@@ -536,11 +538,6 @@ def _same(a: object, b: str) -> bool:
     from credplugin.flows.pkce import same
 
     return isinstance(a, str) and same(a, b)
-
-
-def _is_loopback_url(url: str) -> bool:
-    host = url.partition("://")[2].split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 # An access token that states no lifetime is kept this long, not forever.

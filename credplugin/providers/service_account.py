@@ -12,7 +12,7 @@ import os
 import stat
 
 from credplugin.credential import Credential
-from credplugin.errors import UpstreamError, UsageError
+from credplugin.errors import UpstreamError, UsageError, os_reason
 from credplugin.options import Option
 from credplugin.providers.base import FetchContext, Provider
 from credplugin.tokens import decode_jwt_claims
@@ -92,7 +92,7 @@ def _read_token_file(path: str, *, in_cluster: bool) -> str:
         finally:
             os.close(fd)
     except OSError as exc:
-        why = (exc.strerror or str(exc)).lower()
+        why = os_reason(exc)
         hint = (
             "not running in a pod? pass --token-file PATH or --token-env VAR"
             if in_cluster

@@ -8,6 +8,7 @@ import time
 import click
 
 from credplugin.cache import CacheStore, default_dir
+from credplugin.tools.durations import duration, relative
 
 CACHE_DIR = click.option(
     "--cache-dir",
@@ -25,19 +26,7 @@ def expires_in(expires_at: float | None, now: float) -> str:
     if expires_at is None:
         return "never"
     left = expires_at - now
-    if left <= 0:
-        return f"expired {_duration(-left)} ago"
-    return f"in {_duration(left)}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.0f}d"
+    return relative(left) if left > 0 else f"expired {duration(-left)} ago"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -64,15 +64,6 @@ def load_kubeconfig(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
     return merged
 
 
-def kubeconfig_paths(explicit: str | None) -> list[str]:
-    if explicit:
-        return [explicit]
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return [p for p in env.split(os.pathsep) if p]
-    return [os.path.join(os.path.expanduser("~"), ".kube", "config")]
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."
@@ -80,7 +71,9 @@ def kubeconfig_paths(explicit: str | None) -> list[str]:
 @click.option("--context", "only_context", metavar="NAME", help="Check only this context.")
 def doctor(kubeconfig: str | None, only_context: str | None) -> None:
     """Check the exec entries of a kubeconfig."""
-    paths = kubeconfig_paths(kubeconfig)
+    from credplugin.kubeconfig import paths as kubeconfig_paths
+
+    paths = [kubeconfig] if kubeconfig else kubeconfig_paths(os.environ)
     config = load_kubeconfig(paths)
     findings = Findings()
     contexts = config["contexts"]

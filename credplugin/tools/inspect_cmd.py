@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import click
 
 from credplugin.tokens import decode_jwt_claims
+from credplugin.tools.durations import duration, relative
 
 AWS_PREFIX = "k8s-aws-v1."
 # A presigned GetCallerIdentity is honoured for 15 minutes after X-Amz-Date.
@@ -66,22 +67,7 @@ def when(timestamp: float, now: float) -> str:
         stamp = datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (OverflowError, OSError, ValueError):
         return "out of range"
-    delta = timestamp - now
-    relative = f"in {_span(delta)}" if delta >= 0 else f"{_span(-delta)} ago"
-    return f"{stamp} ({relative})"
-
-
-def _span(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds}s"
-    minutes, _ = divmod(seconds, 60)
-    if minutes < 90:
-        return f"{minutes}m"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    return f"{hours // 24}d"
+    return f"{stamp} ({relative(timestamp - now)})"
 
 
 def describe_jwt(token: str, now: float) -> list[str]:
@@ -98,7 +84,7 @@ def describe_jwt(token: str, now: float) -> list[str]:
     exp = claims.get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         left = float(exp) - now
-        lines.append(f"time left: {_span(left)}" if left > 0 else "EXPIRED")
+        lines.append(f"time left: {duration(left)}" if left > 0 else "EXPIRED")
     return lines
 
 

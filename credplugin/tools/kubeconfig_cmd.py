@@ -20,7 +20,7 @@ import click
 
 from credplugin import kubeconfig as kc
 from credplugin import log, registry
-from credplugin.errors import CredpluginError, UsageError
+from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -274,7 +274,7 @@ def _pem_base64(path: str) -> str:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise CredpluginError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CredpluginError(f"cannot read {path}: {os_reason(exc)}") from None
     if b"-----BEGIN CERTIFICATE-----" not in data:
         raise UsageError(f"{path} is not a PEM certificate")
     return base64.b64encode(data).decode("ascii")
