@@ -75,3 +75,34 @@ def os_reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__
+
+
+# What a failed connection says deep in its exception chain, in a person's words.
+_NETWORK_REASONS = (
+    ("CERTIFICATE_VERIFY_FAILED", "its TLS certificate is not trusted"),
+    ("Connection refused", "connection refused"),
+    ("Name or service not known", "the host name does not resolve"),
+    ("nodename nor servname", "the host name does not resolve"),
+    ("Temporary failure in name resolution", "the host name does not resolve"),
+    ("No route to host", "no route to host"),
+    ("Network is unreachable", "network unreachable"),
+    ("RemoteDisconnected", "the connection was closed without an answer"),
+    ("Connection reset", "the connection was reset"),
+)
+
+
+def network_reason(exc: BaseException) -> str | None:
+    """'connection refused', 'the host name does not resolve'...: found in the exception's
+    chain (requests and urllib3 wrap the socket error several times), or None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    texts = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(f"{type(current).__name__} {current}")
+        current = current.__cause__ or current.__context__
+    text = " ".join(texts)
+    for marker, reason in _NETWORK_REASONS:
+        if marker in text:
+            return reason
+    return None

@@ -338,8 +338,36 @@ def token_identity(token: str, fallback: str) -> str:
     return f"{text} (tenant {tenant})" if tenant else text
 
 
+# How azure-identity words "this credential found nothing to use" (not a failure).
+_UNAVAILABLE = (
+    "unavailable",
+    "not found on path",
+    "not installed",
+    "could not be found",
+    "requires the",
+)
+
+
 def _sdk_message(exc: BaseException, secrets: Iterable[str]) -> str:
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    if str(message).startswith("DefaultAzureCredential failed"):
+        # One paragraph per credential of the chain. Keep those that found an identity and
+        # failed with it (a wrong secret, a timeout); when none did, one summary line says
+        # what to do, and -v has the whole story.
+        log.info(log.redact(" ".join(str(message).split()), secrets))
+        failed = [
+            " ".join(line.split())
+            for line in str(message).splitlines()
+            if ":" in line
+            and line.startswith(("\t", " "))
+            and not any(word in line for word in _UNAVAILABLE)
+        ]
+        if failed:
+            return log.redact("; ".join(failed), secrets)
+        return (
+            "no credential of DefaultAzureCredential's chain found an identity (environment, "
+            "workload identity, managed identity, Azure CLI, ... were tried; -v lists why)"
+        )
     # azure-identity appends troubleshooting links and repeats the chain on several lines.
     lines = [line.strip() for line in str(message).splitlines() if line.strip()]
     lines = [line for line in lines if not line.startswith(("To mitigate", "Visit http"))]

@@ -36,7 +36,7 @@ from credplugin.providers.base import FetchContext, Provider
 
 TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
     from typing import Any
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
@@ -538,32 +538,13 @@ def _innermost(exc: BaseException) -> BaseException:
     return current
 
 
-def _iter_chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _network_reason(cause: BaseException, secrets: Sequence[str]) -> str:
-    text = " ".join(str(e) for e in _iter_chain(cause))
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "its TLS certificate is not trusted (set REQUESTS_CA_BUNDLE for a private CA)"
-    for marker, reason in (
-        ("Connection refused", "connection refused"),
-        ("Name or service not known", "the host name does not resolve"),
-        ("nodename nor servname", "the host name does not resolve"),
-        ("Temporary failure in name resolution", "the host name does not resolve"),
-        ("No route to host", "no route to host"),
-        ("Network is unreachable", "network unreachable"),
-        ("RemoteDisconnected", "the connection was closed without an answer"),
-        ("Connection reset", "the connection was reset"),
-    ):
-        if marker in text:
-            return reason
-    return safe_reason(str(cause) or type(cause).__name__, secrets)
+    from credplugin.errors import network_reason
+
+    reason = network_reason(cause)
+    if reason == "its TLS certificate is not trusted":
+        return reason + " (set REQUESTS_CA_BUNDLE for a private CA)"
+    return reason or safe_reason(str(cause) or type(cause).__name__, secrets)
 
 
 def _refresh_reason(exc: BaseException) -> str:

@@ -229,7 +229,10 @@ class _Client:
 
             raise Timeout(f"{url} did not answer within {self.ctx.timeout:.0f}s") from exc
         except requests.exceptions.RequestException as exc:
-            raise UpstreamError(f"cannot reach {url}: {type(exc).__name__}") from exc
+            from credplugin.errors import network_reason
+
+            why = network_reason(exc) or type(exc).__name__
+            raise UpstreamError(f"cannot reach {url}: {why}") from exc
 
     def _get_json(self, url: str) -> dict[str, Any]:
         response = self._request("GET", url, headers={"Accept": "application/json"})
