@@ -213,49 +213,68 @@ def _index(options: Iterable[Option]) -> dict[str, Option]:
 def parse_argv(options: Sequence[Option], argv: Sequence[str]) -> dict[str, Any]:
     """Parse `argv` (the tokens after the subcommand) the way click would for these options.
 
-    Accepts `--name VALUE`, `--name=VALUE`, `-x VALUE`, `-xVALUE`, flags, and counted `-vvv`.
-    Returns the typed values given, by dest. Raises UsageError on anything else; the caller
-    then lets click report it with full usage.
+    Accepts `--name VALUE`, `--name=VALUE`, `-x VALUE`, `-xVALUE`, flags, counted `-vvv`, and
+    clusters of short options (`-vi NAME`). As in click, the last of a repeated option wins
+    and only it is converted. Returns the typed values given, by dest. Raises UsageError on
+    anything else; the caller then lets click report it with full usage.
     """
     table = _index(options)
     values: dict[str, Any] = {}
+    last: dict[str, tuple[Option, str]] = {}
+
+    def take(opt: Option, raw: str) -> None:
+        if opt.multiple:
+            values.setdefault(opt.dest, []).append(opt.convert(raw, "the command line"))
+        else:
+            last[opt.dest] = (opt, raw)
+
+    def switch(opt: Option) -> None:
+        values[opt.dest] = values.get(opt.dest, 0) + 1 if opt.type == "count" else True
+
     i = 0
     while i < len(argv):
         word = argv[i]
         i += 1
         if word == "--" or not word.startswith("-") or word == "-":
             raise UsageError(f"unexpected argument {word!r}")
-        name, eq, inline = word.partition("=") if word.startswith("--") else (word, "", "")
-        opt = table.get(name)
-        if opt is None and not word.startswith("--") and len(word) > 2:
-            # Short option with its value attached (-iVALUE) or repeated (-vvv).
-            opt = table.get(word[:2])
-            if opt is not None and opt.type == "count" and set(word[1:]) == {word[1]}:
-                values[opt.dest] = values.get(opt.dest, 0) + len(word) - 1
-                continue
-            if opt is not None and opt.takes_value:
-                name, eq, inline = word[:2], "=", word[2:]
+        if word.startswith("--"):
+            name, eq, inline = word.partition("=")
+            opt = table.get(name)
+            if opt is None:
+                raise UsageError(f"no such option: {name}")
+            if not opt.takes_value:
+                if eq:
+                    raise UsageError(f"option {name} does not take a value")
+                switch(opt)
+            elif eq:
+                take(opt, inline)
+            elif i < len(argv):
+                take(opt, argv[i])
+                i += 1
             else:
-                opt = None
-        if opt is None:
-            raise UsageError(f"no such option: {name}")
-        if not opt.takes_value:
-            if eq:
-                raise UsageError(f"option {name} does not take a value")
-            values[opt.dest] = values.get(opt.dest, 0) + 1 if opt.type == "count" else True
+                raise UsageError(f"option {name} requires an argument")
             continue
-        if eq:
-            raw = inline
-        elif i < len(argv):
-            raw = argv[i]
-            i += 1
-        else:
-            raise UsageError(f"option {name} requires an argument")
-        value = opt.convert(raw, "the command line")
-        if opt.multiple:
-            values.setdefault(opt.dest, []).append(value)
-        else:
-            values[opt.dest] = value
+        # Short options: -x, -xVALUE, or a cluster such as -vvi NAME.
+        j = 1
+        while j < len(word):
+            name = "-" + word[j]
+            opt = table.get(name)
+            if opt is None:
+                raise UsageError(f"no such option: {name}")
+            j += 1
+            if not opt.takes_value:
+                switch(opt)
+                continue
+            if j < len(word):
+                take(opt, word[j:])
+            elif i < len(argv):
+                take(opt, argv[i])
+                i += 1
+            else:
+                raise UsageError(f"option {name} requires an argument")
+            break
+    for dest, (opt, raw) in last.items():
+        values[dest] = opt.convert(raw, "the command line")
     return values
 
 

@@ -312,27 +312,6 @@ def routed_to_click_first(argv: Sequence[str]) -> bool:
     return any(word in ("-h", "--help") for word in argv)
 
 
-def clusters_short_options(options: Sequence[Option], argv: Sequence[str]) -> bool:
-    """A word such as -vi or -vsx: a short flag or count followed by other short options."""
-    table = {s: o for o in options for s in o.spellings}
-    for word in argv:
-        if word.startswith("-") and not word.startswith("--") and len(word) > 2:
-            opt = table.get(word[:2])
-            if opt is not None and not opt.takes_value and set(word[1:]) != {word[1]}:
-                return True
-    return False
-
-
-def value_option_given_twice(options: Sequence[Option], argv: Sequence[str]) -> bool:
-    table = {s: o for o in options for s in o.spellings}
-    seen: list[str] = []
-    for word in argv:
-        opt = table.get(word.partition("=")[0] if word.startswith("--") else word[:2])
-        if opt is not None and opt.takes_value and not opt.multiple:
-            seen.append(opt.dest)
-    return len(seen) != len(set(seen))
-
-
 PROVIDER_NAMES = [p.name for p in registry.PROVIDERS]
 AGREEMENT = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
@@ -350,13 +329,9 @@ def test_parse_argv_and_click_accept_and_reject_the_same_argv(provider: str) -> 
             return
         ours = comparable(our_params(options, argv))
         theirs = comparable(click_params(command, argv))
-        # Known divergences where only parse_argv rejects (harmless: the click fallback then
-        # runs the same command); each has its own test below.
-        if (ours is None and theirs is not None) and (
-            "--" in argv
-            or value_option_given_twice(options, argv)
-            or clusters_short_options(options, argv)
-        ):
+        # The one known divergence, where only parse_argv rejects (harmless: the click
+        # fallback then runs the same command); it has its own test below.
+        if ours is None and theirs is not None and "--" in argv:
             return
         assert ours == theirs, argv
 
@@ -399,12 +374,6 @@ def test_double_dash_is_rejected_by_parse_argv_and_left_to_click() -> None:
     assert our_params(COMMON_OPTIONS, ["--no-cache", "--"]) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor, costs only the click fallback): options.py parse_argv converts every "
-    "occurrence of a non-multiple option at once, so an invalid value that a later occurrence "
-    "overrides is rejected; click keeps the last value and converts only that one",
-)
 def test_an_invalid_value_overridden_later_is_accepted_like_click() -> None:
     argv = ["--timeout", "soon", "--timeout", "5"]
     command = click.Command("x", params=[click_option(o) for o in COMMON_OPTIONS])
@@ -412,12 +381,6 @@ def test_an_invalid_value_overridden_later_is_accepted_like_click() -> None:
     assert our_params(COMMON_OPTIONS, argv) == {"timeout": 5.0}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor, costs only the click fallback): options.py parse_argv reads a word "
-    "starting with a short flag or count (-vn, -vnbob, -fv) only as a repeated count; click "
-    "reads it as a cluster of short options (-v then -n VALUE)",
-)
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
