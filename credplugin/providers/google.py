@@ -40,7 +40,6 @@ from credplugin.providers.google_service_account import (
     parse_scopes,
     read_credentials_file,
     refresh,
-    safe_reason,
     sdk,
     secret_strings,
     to_credential,
@@ -307,6 +306,8 @@ def _exchange(
 ) -> dict[str, Any]:
     import requests
 
+    from credplugin.flows import oauth
+
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -316,30 +317,15 @@ def _exchange(
     }
     if client_secret:
         form["client_secret"] = client_secret
-    secrets = [client_secret, code, verifier]
-    try:
-        with requests.Session() as session:
-            response = session.post(token_uri, data=form, timeout=ctx.timeout)
-    except requests.exceptions.Timeout:
-        raise UpstreamError(
-            f"sign-in: the token endpoint {token_uri} did not answer within {ctx.timeout:g}s"
-        ) from None
-    except requests.exceptions.RequestException as exc:
-        reason = safe_reason(str(exc), secrets)
-        raise UpstreamError(f"sign-in: cannot reach the token endpoint: {reason}") from None
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = None
-    if response.status_code != 200 or not isinstance(answer, dict):
-        detail = ""
-        if isinstance(answer, dict):
-            detail = f"{answer.get('error')}: {answer.get('error_description') or ''}"
-        reason = safe_reason(detail.strip(": ") or f"HTTP {response.status_code}", secrets)
+    with requests.Session() as session:
+        response = oauth.request(session, "POST", token_uri, timeout=ctx.timeout, data=form)
+    answer = oauth.json_body(response)
+    if response.status_code != 200:
+        reason = oauth.refusal("sign-in: the code", response.status_code, answer, form.values())
         hint = None
         if "client" in reason and not client_secret:
             hint = "pass --client-secret: Google requires it for Desktop-app clients"
-        raise UpstreamError(f"sign-in: the token endpoint refused the code: {reason}", hint=hint)
+        raise UpstreamError(reason, hint=hint)
     if not isinstance(answer.get("access_token"), str):
         raise UpstreamError("sign-in: the token endpoint's answer held no access token")
     return answer

@@ -213,26 +213,17 @@ class _Client:
     # -- HTTP -----------------------------------------------------------------------------
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        import requests
+        from credplugin.flows import oauth
 
-        try:
-            return self.session.request(
-                method, url, timeout=self.ctx.timeout, verify=self.verify, **kwargs
-            )
-        except requests.exceptions.SSLError as exc:
-            raise UpstreamError(
-                f"TLS verification of {url} failed",
-                hint="pass --certificate-authority with the issuer's CA",
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            from credplugin.errors import Timeout
-
-            raise Timeout(f"{url} did not answer within {self.ctx.timeout:.0f}s") from exc
-        except requests.exceptions.RequestException as exc:
-            from credplugin.errors import network_reason
-
-            why = network_reason(exc) or type(exc).__name__
-            raise UpstreamError(f"cannot reach {url}: {why}") from exc
+        return oauth.request(
+            self.session,
+            method,
+            url,
+            timeout=self.ctx.timeout,
+            verify=self.verify,
+            tls_hint="pass --certificate-authority with the issuer's CA",
+            **kwargs,
+        )
 
     def _get_json(self, url: str) -> dict[str, Any]:
         response = self._request("GET", url, headers={"Accept": "application/json"})
@@ -276,11 +267,9 @@ class _Client:
             auth=auth,
             headers={"Accept": "application/json"},
         )
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        return response.status_code, body if isinstance(body, dict) else {}
+        from credplugin.flows.oauth import json_body
+
+        return response.status_code, json_body(response)
 
     def _tokens(self, form: dict[str, str], what: str) -> dict[str, Any]:
         status, body = self._token_request(form)
@@ -289,12 +278,9 @@ class _Client:
         return body
 
     def _refusal(self, what: str, status: int, body: dict[str, Any], form: dict[str, str]) -> str:
-        """`what was refused: error description`, with anything we sent scrubbed out: an
-        identity provider (or a proxy) may echo the request, password and secrets included."""
-        error = body.get("error", f"HTTP {status}")
-        detail = body.get("error_description") or ""
-        sent = [*form.values(), self.options.get("client_secret")]
-        return log.scrub(f"{what} was refused: {error} {detail}".strip(), sent)
+        from credplugin.flows.oauth import refusal
+
+        return refusal(what, status, body, [*form.values(), self.options.get("client_secret")])
 
     # -- grants ---------------------------------------------------------------------------
 
