@@ -30,7 +30,7 @@ from credplugin.errors import LoginAbandoned, Timeout, UpstreamError, UsageError
 from credplugin.options import Option
 from credplugin.providers.azure import (
     AKS_SERVER_ID,
-    PUBLIC_CLOUD,
+    AUTHORITY_HOST_OPTION,
     authority_host,
     is_public_cloud,
     route_sdk_logs,
@@ -85,13 +85,7 @@ OPTIONS: tuple[Option, ...] = (
         # Either way the same person gets the same token: one cache entry for both.
         identity=False,
     ),
-    Option(
-        "authority-host",
-        f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
-        envvar="AZURE_AUTHORITY_HOST",
-        metavar="URL",
-        trusted=True,
-    ),
+    AUTHORITY_HOST_OPTION,
     Option(
         "login-hint",
         "The account to use (user principal name): pre-fills the browser sign-in and keeps "

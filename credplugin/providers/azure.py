@@ -58,6 +58,15 @@ SECRET_ENV = (
 # azure-core retries a failed request this many times (its default is 10, with back-off).
 RETRY_TOTAL = 1
 
+# Shared with aks: where Entra ID lives (sovereign clouds, Azure Stack, tests).
+AUTHORITY_HOST_OPTION = Option(
+    "authority-host",
+    f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
+    envvar="AZURE_AUTHORITY_HOST",
+    metavar="URL",
+    trusted=True,
+)
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "credential",
@@ -88,13 +97,7 @@ OPTIONS: tuple[Option, ...] = (
         default=f"{AKS_SERVER_ID}/.default",
         metavar="SCOPE",
     ),
-    Option(
-        "authority-host",
-        f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
-        envvar="AZURE_AUTHORITY_HOST",
-        metavar="URL",
-        trusted=True,
-    ),
+    AUTHORITY_HOST_OPTION,
 )
 
 
