@@ -21,11 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from tests.standins.apiserver import FakeAPIServer
 from tests.standins.entra import EntraStandIn, RefusingProxy
 from tests.standins.google_oauth import DeadAddress, GoogleOAuthStandIn
 from tests.standins.tls import TLSMaterial, make_tls
+
+# In CI the property tests replay one fixed set of examples, so that a landing does not hang
+# on the luck of the draw; on developer machines they keep exploring (and keep what failed in
+# .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 PROVIDER_ENV_PREFIXES = (
     "AWS_",
