@@ -189,25 +189,25 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
 def seed_google_entry(work: Path, env: dict[str, str]) -> str:
     """A cached google-service-account token, written under the key the CLI will compute."""
     from credplugin import runner
-    from credplugin.cache import CacheStore, Entry
+    from credplugin.cache import Entry
     from credplugin.credential import Credential
     from credplugin.execinfo import parse_request
-    from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
+    from credplugin.options import COMMON_OPTIONS, parse_argv
     from credplugin.registry import lookup
 
     key_file = work / "sa-key.json"
     key_file.write_text("{}")
     entry = lookup("google-service-account")
     assert entry is not None
-    module = entry.load()
-    options = module.OPTIONS + COMMON_OPTIONS
     request = parse_request(env["KUBERNETES_EXEC_INFO"], None, stdin_is_tty=False)
-    given = parse_argv(options, ["--key-file", str(key_file)])
-    values, _ = resolve(options, given, request.cluster_config, env)
-    key = runner.cache_key(entry, module, values, request.server, env)
+    given = parse_argv(entry.load().OPTIONS + COMMON_OPTIONS, ["--key-file", str(key_file)])
+    module, values, _, server = runner.invocation(
+        entry, given, request.cluster_config, request.server, env
+    )
+    key = runner.cache_key(entry, module, values, server, env)
     now = time.time()
     token = Credential("ya29.bench", issued_at=now, expires_at=now + 3600)
-    CacheStore(env["CREDPLUGIN_CACHE_DIR"]).write(Entry(key, entry.name, token, now))
+    runner.cache_store(values, env).write(Entry(key, entry.name, token, now))
     return str(key_file)
 
 

@@ -78,20 +78,16 @@ def main(entry: ProviderEntry, command_line: dict[str, Any], environ: Mapping[st
 def run(
     entry: ProviderEntry, command_line: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[Credential, str]:
-    module = entry.load()
     request = execinfo.parse_request(
         environ.get(execinfo.ENV), command_line.get("api_version"), _stdin_is_tty()
     )
     for warning in request.warnings:
         log.warn(warning)
-
-    options: tuple[Option, ...] = module.OPTIONS + COMMON_OPTIONS
-    values, sources = resolve(options, command_line, request.cluster_config, environ)
+    module, values, sources, server = invocation(
+        entry, command_line, request.cluster_config, request.server, environ
+    )
     log.set_verbosity(int(values["verbose"] or 0))
-    _check_bounds(options, values)
-    _warn_unknown_config(options, request.cluster_config)
     provider = module.PROVIDER(values)
-    server = request.server or values.get("server")
     ctx = FetchContext(
         interactive=request.interactive,
         timeout=float(values["timeout"]),
@@ -106,7 +102,7 @@ def run(
     if not provider.cacheable or values["no_cache"]:
         return _fetch(provider, ctx), request.api_version
 
-    store = CacheStore(values["cache_dir"] or default_dir(environ))
+    store = cache_store(values, environ)
     key = cache_key(entry, module, values, server, environ)
     margin = float(values["refresh_margin"])
     now = time.time()
@@ -121,9 +117,31 @@ def run(
         for o in module.OPTIONS
         if o.identity and not o.secret and values[o.dest] not in (None, [], False)
     }
-    if server:
+    if server and module.PROVIDER.server_in_key:
         summary["server"] = server
     return _refresh(entry, provider, ctx, store, key, margin, summary), request.api_version
+
+
+def invocation(
+    entry: ProviderEntry,
+    command_line: Mapping[str, Any],
+    cluster_config: Mapping[str, Any],
+    request_server: str | None,
+    environ: Mapping[str, str],
+) -> tuple[ProviderModule, dict[str, Any], dict[str, str], str | None]:
+    """What one call of `entry` means: its module, the resolved and checked option values,
+    where each came from, and the cluster server. Shared by the exec path and by the tools
+    that must find the same cache entry (doctor)."""
+    module = entry.load()
+    options: tuple[Option, ...] = module.OPTIONS + COMMON_OPTIONS
+    values, sources = resolve(options, command_line, cluster_config, environ)
+    _check_bounds(options, values)
+    _warn_unknown_config(options, cluster_config)
+    return module, values, sources, request_server or values.get("server")
+
+
+def cache_store(values: Mapping[str, Any], environ: Mapping[str, str]) -> CacheStore:
+    return CacheStore(values["cache_dir"] or default_dir(environ))
 
 
 def cache_key(

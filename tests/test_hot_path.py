@@ -129,8 +129,9 @@ def test_aws_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Path
 def test_oidc_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Path) -> None:
     """Seed the entry by hand (no identity provider needed): a hit never reaches one."""
     from credplugin import runner
+    from credplugin.cache import Entry
     from credplugin.credential import Credential
-    from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
+    from credplugin.options import COMMON_OPTIONS, parse_argv
     from credplugin.registry import lookup
 
     env = clean_environ(isolated_home)
@@ -138,13 +139,10 @@ def test_oidc_cache_hit_imports_nothing_heavy(isolated_home: Path, tmp_path: Pat
     args = ["oidc", "--issuer-url", "https://idp.example", "--client-id", "k"]
     entry = lookup("oidc")
     assert entry is not None
-    module = entry.load()
-    options = module.OPTIONS + COMMON_OPTIONS
-    values, _ = resolve(options, parse_argv(options, args[1:]), {}, env)
-    key = runner.cache_key(entry, module, values, None, env)
-    from credplugin.cache import CacheStore, Entry
-
+    given = parse_argv(entry.load().OPTIONS + COMMON_OPTIONS, args[1:])
+    module, values, _, server = runner.invocation(entry, given, {}, None, env)
+    key = runner.cache_key(entry, module, values, server, env)
     now = time.time()
     token = Credential("id-token", issued_at=now, expires_at=now + 3600)
-    CacheStore(env["CREDPLUGIN_CACHE_DIR"]).write(Entry(key, "oidc", token, now))
+    runner.cache_store(values, env).write(Entry(key, "oidc", token, now))
     assert heavy(loaded_modules(args, env)) == []

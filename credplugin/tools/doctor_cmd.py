@@ -162,8 +162,7 @@ def dry_run(
     findings: Findings,
 ) -> None:
     from credplugin import registry, runner
-    from credplugin.cache import CacheStore, default_dir
-    from credplugin.options import COMMON_OPTIONS, parse_argv, resolve
+    from credplugin.options import COMMON_OPTIONS, parse_argv
 
     if not args:
         findings.add("ERROR", where, "credplugin runs without a provider subcommand")
@@ -172,7 +171,6 @@ def dry_run(
     if entry is None:
         findings.add("ERROR", where, f"credplugin has no provider {args[0]!r}")
         return
-    module = entry.load()
     environ = dict(os.environ)
     for item in exec_block.get("env") or []:
         if isinstance(item, dict) and item.get("name"):
@@ -190,9 +188,11 @@ def dry_run(
             "not true: kubectl will not pass it",
         )
         config = {}
-    options = module.OPTIONS + COMMON_OPTIONS
+    module = entry.load()
     try:
-        values, _ = resolve(options, parse_argv(options, args[1:]), config, environ)
+        given = parse_argv(module.OPTIONS + COMMON_OPTIONS, args[1:])
+        server = cluster.get("server") if provide else None
+        module, values, _, server = runner.invocation(entry, given, config, server, environ)
     except UsageError as exc:
         findings.add("ERROR", where, f"credplugin {entry.name}: {exc.one_line()}")
         return
@@ -200,10 +200,8 @@ def dry_run(
     if not provider.cacheable or values.get("no_cache"):
         findings.add("OK", where, f"credplugin {entry.name}: fetched on every call (not cached)")
         return
-    server = cluster.get("server") if provide else None
     key = runner.cache_key(entry, module, values, server, environ)
-    store = CacheStore(values.get("cache_dir") or default_dir(environ))
-    cached, why = store.read(key)
+    cached, why = runner.cache_store(values, environ).read(key)
     now = time.time()
     margin = float(values["refresh_margin"])
     if cached is not None and cached.credential.is_fresh(now, margin):
