@@ -188,26 +188,23 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
 
 def seed_google_entry(work: Path, env: dict[str, str]) -> str:
     """A cached google-service-account token, written under the key the CLI will compute."""
-    from credplugin import runner
     from credplugin.cache import Entry
     from credplugin.credential import Credential
     from credplugin.execinfo import parse_request
+    from credplugin.invocation import Invocation
     from credplugin.options import COMMON_OPTIONS, parse_argv
     from credplugin.registry import lookup
 
     key_file = work / "sa-key.json"
     key_file.write_text("{}")
-    entry = lookup("google-service-account")
-    assert entry is not None
+    provider = lookup("google-service-account")
+    assert provider is not None
     request = parse_request(env["KUBERNETES_EXEC_INFO"], None, stdin_is_tty=False)
-    given = parse_argv(entry.load().OPTIONS + COMMON_OPTIONS, ["--key-file", str(key_file)])
-    module, values, _, server = runner.invocation(
-        entry, given, request.cluster_config, request.server, env
-    )
-    key = runner.cache_key(entry, module, values, server, env)
+    given = parse_argv(provider.options + COMMON_OPTIONS, ["--key-file", str(key_file)])
+    call = Invocation(provider, given, request.cluster_config, request.server, env)
     now = time.time()
     token = Credential("ya29.bench", issued_at=now, expires_at=now + 3600)
-    runner.cache_store(values, env).write(Entry(key, entry.name, token, now))
+    call.store().write(Entry(call.key, provider.name, token, now))
     return str(key_file)
 
 

@@ -18,9 +18,10 @@ import os
 import stat
 import time
 
-from credplugin import fastjson
+from credplugin import fastjson, privatefile
 from credplugin.credential import Credential
 from credplugin.errors import CredpluginError, LockTimeout, os_reason
+from credplugin.hotpath import sha256
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
@@ -32,14 +33,6 @@ MAX_ENTRY_BYTES = 1 << 20
 # A temp file this old was left by a killed process; nobody will rename it any more.
 STALE_TEMP_SECONDS = 3600.0
 LOCK_POLL_SECONDS = 0.05
-
-try:  # hashlib pulls in OpenSSL (~2.5 ms); the builtin module is enough for one digest.
-    from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - Python 3.12+ renamed it
-    try:
-        from _sha2 import sha256  # type: ignore[import-not-found,unused-ignore,no-redef]
-    except ImportError:
-        from hashlib import sha256  # type: ignore[assignment,unused-ignore]
 
 
 class CacheUnavailable(CredpluginError):
@@ -200,30 +193,13 @@ class CacheStore:
 
     def _write_private_file(self, final: str, data: bytes) -> None:
         self.ensure_directory()
-        temp = f"{final}.tmp.{os.getpid()}.{os.urandom(4).hex()}"
         try:
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            # rename replaces whatever was there (a corrupt file, a symlink) without following it.
-            try:
-                os.replace(temp, final)
-            except IsADirectoryError:
-                # A directory squats the entry's name: move it aside (never delete a tree).
-                os.rename(final, f"{final}.squatter.{os.urandom(4).hex()}")
-                os.replace(temp, final)
-        except BaseException as exc:
-            _unlink_quietly(temp)
-            if isinstance(exc, OSError):
-                raise CacheUnavailable(
-                    f"cannot write cache entry in {self.directory}: {_describe(exc)}"
-                ) from exc
-            raise
+            # The rename replaces whatever was there (a corrupt file, a symlink).
+            privatefile.write(final, data)
+        except OSError as exc:
+            raise CacheUnavailable(
+                f"cannot write cache entry in {self.directory}: {_describe(exc)}"
+            ) from exc
 
     def backoff_path(self, key: str) -> str:
         return os.path.join(self.directory, key + ".backoff")
@@ -258,7 +234,10 @@ class CacheStore:
         try:
             with os.scandir(self.directory) as it:
                 for item in it:
-                    if ".tmp." in item.name and item.stat(follow_symlinks=False).st_mtime < cutoff:
+                    if (
+                        privatefile.TEMP_MARK in item.name
+                        and item.stat(follow_symlinks=False).st_mtime < cutoff
+                    ):
                         _unlink_quietly(item.path)
         except OSError:
             pass

@@ -15,6 +15,7 @@ from click.core import ParameterSource
 
 from credplugin import __version__, registry, runner
 from credplugin.options import COMMON_OPTIONS, Option
+from credplugin.providers.base import Declaration
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -41,9 +42,8 @@ def click_option(opt: Option) -> click.Option:
     return click.Option([*opt.spellings, opt.dest], **kwargs)
 
 
-def provider_command(entry: registry.ProviderEntry) -> click.Command:
-    module = entry.load()
-    options = module.OPTIONS + COMMON_OPTIONS
+def provider_command(provider: Declaration) -> click.Command:
+    options = provider.options + COMMON_OPTIONS
     params: list[click.Parameter] = [click_option(o) for o in options]
 
     def callback(**_: Any) -> None:
@@ -53,16 +53,16 @@ def provider_command(entry: registry.ProviderEntry) -> click.Command:
             for name, value in ctx.params.items()
             if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
         }
-        ctx.exit(runner.main(entry, given, os.environ))
+        ctx.exit(runner.main(provider, given, os.environ))
 
-    aliases = f" (Backstage: {', '.join(entry.aliases)})" if entry.aliases else ""
+    alias = f" (Backstage: {provider.backstage})" if provider.backstage != provider.name else ""
     return click.Command(
-        entry.name,
+        provider.name,
         params=params,
         callback=callback,
-        help=f"{entry.summary}{aliases}\n\nPrints one client.authentication.k8s.io "
+        help=f"{provider.summary}{alias}\n\nPrints one client.authentication.k8s.io "
         "ExecCredential on stdout; every message goes to stderr.",
-        short_help=entry.summary,
+        short_help=provider.summary,
         context_settings=CONTEXT_SETTINGS,
     )
 
@@ -102,17 +102,17 @@ class ProviderGroup(click.Group):
     """Provider subcommands come from the registry; Backstage names work as hidden aliases."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [p.name for p in registry.PROVIDERS] + sorted(TOOLS)
+        return [p.name for p in registry.providers()] + sorted(TOOLS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        entry = registry.lookup(cmd_name)
-        if entry is not None:
-            return provider_command(entry)
+        provider = registry.lookup(cmd_name)
+        if provider is not None:
+            return provider_command(provider)
         return _load_tool(cmd_name) or super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Listing must not import every module: use the registry's and TOOLS' summaries.
-        rows = [(p.name, p.summary) for p in registry.PROVIDERS]
+        # Declarations only: listing loads no fetch code and no tool.
+        rows = [(p.name, p.summary) for p in registry.providers()]
         with formatter.section("Providers (Backstage authProviders)"):
             formatter.write_dl(rows)
         with formatter.section("Commands"):

@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
             from credplugin.options import COMMON_OPTIONS, parse_argv
 
             try:
-                command_line = parse_argv(provider.load().OPTIONS + COMMON_OPTIONS, args[1:])
+                command_line = parse_argv(provider.options + COMMON_OPTIONS, args[1:])
             except UsageError:
                 pass  # click reports it, with the usage line
             else:

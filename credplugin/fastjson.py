@@ -1,8 +1,7 @@
 """JSON for the hot path, through the same C accelerator the json package uses.
 
 Why not `import json`: json.decoder and json.encoder compile regular expressions when they
-are imported, which pulls in re and enum. Measured on the CI machine that is ~15 ms, as much
-as starting the interpreter, on a path kubectl runs before every command. The C scanner and
+are imported, which pulls in re and enum (see hotpath). The C scanner and
 string escaper in `_json` do the real work for json itself; this module calls them directly
 and keeps the tiny part json does in Python (top-level whitespace, container walking).
 Where `_json` is missing (other interpreters), it falls back to the json package.

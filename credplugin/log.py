@@ -1,5 +1,5 @@
-"""Diagnostics on stderr, never stdout. The logging module is not used: it costs ~5 ms to
-import on a path that runs on every kubectl command, and we need only a verbosity counter.
+"""Diagnostics on stderr, never stdout. Not the logging module (see hotpath): a verbosity
+counter is all we need.
 
 Nothing passed here may hold a secret; pass text quoted from elsewhere through `scrub`.
 """
@@ -70,7 +70,7 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """`scrub`, and also JWTs and the values of token-bearing fields (`access_token=...`,
     `"password": "..."`): for SDK messages and log records that may quote secrets we were
     never given."""
-    import re  # not at the top: it costs ~10 ms on the hot path
+    import re  # only when redacting SDK text, on a miss (see hotpath)
 
     text = scrub(text, secrets, mask="<redacted>")
     text = re.sub(r"eyJ[\w-]*\.[\w-]*\.[\w-]*", "<jwt>", text)

@@ -37,6 +37,7 @@ class Option:
         "metavar",
         "multiple",
         "name",
+        "required",
         "secret",
         "trusted",
         "type",
@@ -58,6 +59,7 @@ class Option:
         secret: bool = False,
         hidden: bool = False,
         trusted: bool = False,
+        required: bool = False,
     ) -> None:
         self.name = name
         self.help = help
@@ -73,6 +75,9 @@ class Option:
         # Never echoed back (login hints, logs, cache summaries).
         self.secret = secret
         self.hidden = hidden
+        # The provider cannot work without a value (from any source): doctor and --help say
+        # so, and the fetch refuses with a usage error naming it.
+        self.required = required
         # Only from the command line, never from a cluster's exec extension: it names a
         # file, variable or program to use, or an endpoint that receives credentials, and a
         # cluster entry (often handed out by the cluster's owner) must not choose those.

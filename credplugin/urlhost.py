@@ -1,7 +1,7 @@
 """The host of a URL, and whether it names this machine.
 
-Not urllib.parse: it imports re (~10 ms), and local-kubectl-proxy and aws read a URL's host
-on every call, cache hit or not.
+Not urllib.parse, which imports re (see hotpath): local-kubectl-proxy reads a URL's host on
+every call, cache hit or not.
 """
 
 from __future__ import annotations

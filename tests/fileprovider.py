@@ -5,7 +5,9 @@ this file, so a test can make it slow, failing, chatty or counting. Every fetch 
 to `<upstream>.count`, the equivalent of a token endpoint's request log.
 
 Run as `python -m tests.fileprovider --upstream FILE [common options]`: the same path as
-`credplugin <provider>` from kubectl, with this provider in place of a registered one.
+`credplugin <provider>` from kubectl, with this provider in place of a registered one. Like a
+real provider it is a declaration (here, `PROVIDER`) and a fetch module (`tests.fileprovider
+.fetch`, which is this same module: `Fetcher` below).
 
 Upstream file keys: token, expires_in (seconds, or null), sleep (seconds before answering),
 fail (an error message), abandon (a login nobody finished), crash (raise RuntimeError),
@@ -20,27 +22,50 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from credplugin import runner
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, UpstreamError
 from credplugin.options import COMMON_OPTIONS, Option, parse_argv
-from credplugin.providers.base import FetchContext, Provider
-from credplugin.registry import ProviderEntry
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
 
-OPTIONS: tuple[Option, ...] = (
-    Option("upstream", "The JSON file that plays the identity provider.", metavar="FILE"),
-    Option("client-secret", "A secret that must never be echoed.", secret=True),
-    Option("audience", "An identity option that cluster config may carry."),
-    Option("lock-wait", "Override the lock wait bound.", type="float", identity=False),
-    Option("deadline", "Override the fetch deadline.", type="float", identity=False),
+
+class FileDeclaration(base.Declaration):
+    """Bounds a test may shorten with --lock-wait and --deadline."""
+
+    def deadline_seconds(self, values: Mapping[str, Any], timeout: float) -> float:
+        value = values.get("deadline")
+        return float(value) if value is not None else super().deadline_seconds(values, timeout)
+
+    def lock_wait_seconds(self, values: Mapping[str, Any], timeout: float) -> float:
+        value = values.get("lock_wait")
+        return float(value) if value is not None else super().lock_wait_seconds(values, timeout)
+
+    def fetcher(self, options: Mapping[str, Any]) -> base.Fetcher:
+        return Fetcher(self, options)
+
+
+PROVIDER = FileDeclaration(
+    __name__,
+    name="file-test",
+    summary="test provider",
+    side="server",
+    identity_env=("FILE_ID",),
+    options=(
+        Option("upstream", "The JSON file that plays the identity provider.", metavar="FILE"),
+        Option("client-secret", "A secret that must never be echoed.", secret=True),
+        Option("audience", "An identity option that cluster config may carry."),
+        Option("lock-wait", "Override the lock wait bound.", type="float", identity=False),
+        Option("deadline", "Override the fetch deadline.", type="float", identity=False),
+    ),
 )
 
 
-class FileProvider(Provider):
-    NAME = "file-test"
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         upstream = Path(self.options["upstream"])
         with open(f"{upstream}.count", "a") as counter:
@@ -72,21 +97,9 @@ class FileProvider(Provider):
             refresh={"previous_token": ctx.previous.token if ctx.previous else None},
         )
 
-    def lock_wait_seconds(self, timeout: float) -> float:
-        value = self.options.get("lock_wait")
-        return float(value) if value is not None else super().lock_wait_seconds(timeout)
-
-    def deadline_seconds(self, timeout: float) -> float:
-        value = self.options.get("deadline")
-        return float(value) if value is not None else super().deadline_seconds(timeout)
-
-
-PROVIDER = FileProvider
-ENTRY = ProviderEntry("file-test", __name__, "test provider", "server", identity_env=("FILE_ID",))
-
 
 def main(argv: list[str]) -> int:
-    return runner.main(ENTRY, parse_argv(OPTIONS + COMMON_OPTIONS, argv), os.environ)
+    return runner.main(PROVIDER, parse_argv(PROVIDER.options + COMMON_OPTIONS, argv), os.environ)
 
 
 if __name__ == "__main__":

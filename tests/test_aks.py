@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from credplugin.providers import aks
+from credplugin.cloud.entra import AKS_CLIENT_ID
 from tests.conftest import (
     V1,
     Plugin,
@@ -128,7 +128,7 @@ def test_device_code_login_end_to_end_then_a_cached_call_makes_no_request(
     token = token_of(run)
     claims = entra.verify(token, AKS_SERVER_ID)
     assert (claims["upn"], claims["tid"]) == (ALICE, TENANT_A)
-    assert claims["appid"] == aks.AKS_CLIENT_ID
+    assert claims["appid"] == AKS_CLIENT_ID
     assert entra.count("devicecode") == 1
     # MSAL asked for the AKS server app's .default scope, plus a refresh token.
     before = len(entra.requests)
@@ -430,7 +430,7 @@ def test_kubectl_get_ns_with_a_device_code_login_and_an_audience_check(
 
 def test_an_account_is_found_for_a_tenant_given_as_a_domain() -> None:
     """MSAL records the tenant GUID as the realm; --tenant-id may be a domain name."""
-    from credplugin.providers.aks import _pick_account
+    from credplugin.providers.aks.fetch import _pick_account
 
     account = {"realm": "72f988bf-86f1-41af-91ab-2d7cd011db47", "username": "me@contoso.com"}
     assert _pick_account([account], "contoso.onmicrosoft.com") == account

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from credplugin.errors import UsageError
-from credplugin.providers import aws
+from credplugin.providers.aws import fetch as aws
 from tests.conftest import (
     ACCESS_KEY,
     SECRET_KEY,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from credplugin.providers import google_service_account as gsa
+from credplugin.cloud.google_auth import parse_scopes
 from tests.conftest import (
     V1,
     V1BETA1,
@@ -410,15 +410,13 @@ def test_kubectl_get_ns_with_a_google_issued_token(
 
 
 def test_scope_parsing() -> None:
-    assert gsa.parse_scopes(None, ("d",)) == ["d"]
-    assert gsa.parse_scopes(["cloud-platform, userinfo.email", "openid"], ()) == [
+    assert parse_scopes(None, ("d",)) == ["d"]
+    assert parse_scopes(["cloud-platform, userinfo.email", "openid"], ()) == [
         CLOUD_PLATFORM,
         USERINFO_EMAIL,
         "openid",
     ]
-    assert gsa.parse_scopes("https://x.example/s https://x.example/s", ()) == [
-        "https://x.example/s"
-    ]
+    assert parse_scopes("https://x.example/s https://x.example/s", ()) == ["https://x.example/s"]
 
 
 def test_cache_hit_imports_nothing_heavy(

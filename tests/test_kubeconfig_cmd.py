@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from credplugin.kubeconfig import INSTALL_HINT, Ref, load_app_config, substitute
+from credplugin.backstage.appconfig import Ref, load_app_config, substitute
+from credplugin.kubeconfig import INSTALL_HINT
 from tests.conftest import (
     V1,
     Plugin,

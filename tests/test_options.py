@@ -256,10 +256,9 @@ def comparable(values: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 def provider_options_and_command(name: str) -> tuple[tuple[Option, ...], click.Command]:
-    entry = registry.lookup(name)
-    assert entry is not None
-    module = entry.load()
-    return module.OPTIONS + COMMON_OPTIONS, provider_command(entry)
+    provider = registry.lookup(name)
+    assert provider is not None
+    return provider.options + COMMON_OPTIONS, provider_command(provider)
 
 
 def typed_value(opt: Option) -> st.SearchStrategy[str]:
@@ -318,7 +317,7 @@ def routed_to_click_first(argv: Sequence[str]) -> bool:
     return any(word in ("-h", "--help") for word in argv)
 
 
-PROVIDER_NAMES = [p.name for p in registry.PROVIDERS]
+PROVIDER_NAMES = [p.name for p in registry.providers()]
 AGREEMENT = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
 )

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import threading
+import webbrowser
 
 from credplugin import log
 from credplugin.errors import UsageError, os_reason
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from credplugin.prompt import Prompter
+from credplugin.prompt import Prompter
 
 
 def open_url(
@@ -41,16 +40,12 @@ def open_url(
             log.warn(f"cannot run the browser command {argv[0]}: {os_reason(exc)}")
         return
     if background:
-        import threading
-
         threading.Thread(target=_open_in_background, args=(url,), daemon=True).start()
     else:
         _open_system_browser(url)
 
 
 def _open_system_browser(url: str) -> None:
-    import webbrowser
-
     try:
         # $BROWSER is honoured; on a machine without one this returns False.
         if not webbrowser.open(url):

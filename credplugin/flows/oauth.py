@@ -3,13 +3,13 @@ into one-line errors, and token-endpoint answers read the same way by every prov
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
+import requests
+
 from credplugin import log
 from credplugin.errors import Timeout, UpstreamError, network_reason
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-    from typing import Any
 
 
 def request(
@@ -24,8 +24,6 @@ def request(
 ) -> Any:
     """session.request() with `timeout` and `verify` on the request itself (requests lets
     REQUESTS_CA_BUNDLE override a session's verify, not a per-request one)."""
-    import requests
-
     try:
         return session.request(method, url, timeout=timeout, verify=verify, **kwargs)
     except requests.exceptions.SSLError as exc:

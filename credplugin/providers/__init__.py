@@ -1,4 +1,2 @@
-"""One module per subcommand. Each is a leaf: it knows how to obtain a credential and nothing
-of files, stdout, locks or the exec protocol. Modules import their SDKs inside `fetch`, never
-at top level, because the cache-hit path imports the module to read its options.
-"""
+"""One package per subcommand: `PROVIDER`, its declaration, in `__init__` (read on every
+call), and `Fetcher` in `fetch` (read on a cache miss). See base.py."""

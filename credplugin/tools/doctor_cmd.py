@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from credplugin.errors import UsageError
+from credplugin import kubeconfig as kc
+from credplugin.errors import CredpluginError, UsageError
 
 EXEC_EXTENSION = "client.authentication.k8s.io/exec"
 API_VERSIONS = ("client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1")
@@ -34,36 +35,6 @@ class Findings:
             self.broken = True
 
 
-def load_kubeconfig(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Named clusters, users and contexts of the files, the first occurrence of a name winning
-    (kubectl's merge rule), each remembering the file it came from."""
-    import yaml
-
-    merged: dict[str, dict[str, dict[str, Any]]] = {"clusters": {}, "users": {}, "contexts": {}}
-    for path in paths:
-        try:
-            with open(path) as handle:
-                doc = yaml.safe_load(handle) or {}
-        except FileNotFoundError:
-            continue
-        except (OSError, yaml.YAMLError) as exc:
-            raise click.ClickException(f"cannot read kubeconfig {path}: {exc}") from exc
-        if not isinstance(doc, dict):
-            raise click.ClickException(f"kubeconfig {path} is not a mapping")
-        for section, inner in (("clusters", "cluster"), ("users", "user"), ("contexts", "context")):
-            for item in doc.get(section) or []:
-                if isinstance(item, dict) and isinstance(item.get("name"), str):
-                    raw = item.get(inner) or {}
-                    if not isinstance(raw, dict):
-                        raise click.ClickException(
-                            f"kubeconfig {path}: {section} entry {item['name']!r} is not a mapping"
-                        )
-                    body = dict(raw)
-                    body["_file"] = path
-                    merged[section].setdefault(item["name"], body)
-    return merged
-
-
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--kubeconfig", metavar="FILE", help="Kubeconfig file [default: $KUBECONFIG, ~/.kube/config]."
@@ -71,10 +42,11 @@ def load_kubeconfig(paths: list[str]) -> dict[str, dict[str, dict[str, Any]]]:
 @click.option("--context", "only_context", metavar="NAME", help="Check only this context.")
 def doctor(kubeconfig: str | None, only_context: str | None) -> None:
     """Check the exec entries of a kubeconfig."""
-    from credplugin.kubeconfig import paths as kubeconfig_paths
-
-    paths = [kubeconfig] if kubeconfig else kubeconfig_paths(os.environ)
-    config = load_kubeconfig(paths)
+    paths = [kubeconfig] if kubeconfig else kc.paths(os.environ)
+    try:
+        config = kc.load(paths)
+    except CredpluginError as exc:
+        raise click.ClickException(exc.one_line()) from None
     findings = Findings()
     contexts = config["contexts"]
     if only_context:
@@ -161,14 +133,15 @@ def dry_run(
     cluster: dict[str, Any],
     findings: Findings,
 ) -> None:
-    from credplugin import registry, runner
+    from credplugin import registry
+    from credplugin.invocation import Invocation
     from credplugin.options import COMMON_OPTIONS, parse_argv
 
     if not args:
         findings.add("ERROR", where, "credplugin runs without a provider subcommand")
         return
-    entry = registry.lookup(args[0])
-    if entry is None:
+    provider = registry.lookup(args[0])
+    if provider is None:
         findings.add("ERROR", where, f"credplugin has no provider {args[0]!r}")
         return
     environ = dict(os.environ)
@@ -188,33 +161,29 @@ def dry_run(
             "not true: kubectl will not pass it",
         )
         config = {}
-    module = entry.load()
+    name = provider.name
     try:
-        given = parse_argv(module.OPTIONS + COMMON_OPTIONS, args[1:])
+        given = parse_argv(provider.options + COMMON_OPTIONS, args[1:])
         server = cluster.get("server") if provide else None
-        module, values, _, server = runner.invocation(entry, given, config, server, environ)
+        call = Invocation(provider, given, config, server, environ)
     except UsageError as exc:
-        findings.add("ERROR", where, f"credplugin {entry.name}: {exc.one_line()}")
+        findings.add("ERROR", where, f"credplugin {name}: {exc.one_line()}")
         return
-    provider = module.PROVIDER(values)
-    if not provider.cacheable or values.get("no_cache"):
-        findings.add("OK", where, f"credplugin {entry.name}: fetched on every call (not cached)")
+    if not call.cached:
+        findings.add("OK", where, f"credplugin {name}: fetched on every call (not cached)")
         return
-    key = runner.cache_key(entry, module, values, server, environ)
-    cached, why = runner.cache_store(values, environ).read(key)
+    cached, why = call.store().read(call.key)
     now = time.time()
-    margin = float(values["refresh_margin"])
+    margin = float(call.values["refresh_margin"])
     if cached is not None and cached.credential.is_fresh(now, margin):
         left = cached.credential.seconds_left(now)
         state = "no expiry" if left is None else f"{left / 60:.0f} min left"
-        findings.add("OK", where, f"credplugin {entry.name}: cached credential ({state})")
+        findings.add("OK", where, f"credplugin {name}: cached credential ({state})")
     elif cached is not None and cached.credential.refresh:
         findings.add(
-            "OK", where, f"credplugin {entry.name}: will refresh at the next use, no person needed"
+            "OK", where, f"credplugin {name}: will refresh at the next use, no person needed"
         )
-    elif entry.side == "client":
-        findings.add(
-            "WARN", where, f"credplugin {entry.name}: a login is needed at the next use ({why})"
-        )
+    elif provider.side == "client":
+        findings.add("WARN", where, f"credplugin {name}: a login is needed at the next use ({why})")
     else:
-        findings.add("OK", where, f"credplugin {entry.name}: will fetch at the next use ({why})")
+        findings.add("OK", where, f"credplugin {name}: will fetch at the next use ({why})")

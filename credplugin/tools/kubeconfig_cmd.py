@@ -20,6 +20,7 @@ import click
 
 from credplugin import kubeconfig as kc
 from credplugin import log, registry
+from credplugin.backstage import appconfig, clusters
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
 
@@ -134,8 +135,10 @@ def from_backstage(
         if not os.path.isfile(path):
             raise UsageError(f"no such app-config file: {path}")
 
-    config = kc.load_app_config(app_configs, os.environ)
-    result = kc.convert(config, include_secrets=include_secrets, auth_environment=auth_environment)
+    config = appconfig.load_app_config(app_configs, os.environ)
+    result = clusters.convert(
+        config, include_secrets=include_secrets, auth_environment=auth_environment
+    )
     for skipped in result.skipped:
         log.notice(f"skipped {skipped}")
     for note in result.notes:
@@ -223,16 +226,15 @@ def add(
     PROVIDER may be a Backstage authProvider name; the entry uses the subcommand's name.
     The arguments are checked as the provider would parse them.
     """
-    entry = registry.lookup(provider)
-    if entry is None:
-        names = ", ".join(p.name for p in registry.PROVIDERS)
+    declaration = registry.lookup(provider)
+    if declaration is None:
+        names = ", ".join(p.name for p in registry.providers())
         raise click.BadParameter(f"{provider!r} is not a provider ({names})", param_hint="PROVIDER")
-    module = entry.load()
     try:
-        given = parse_argv(module.OPTIONS + COMMON_OPTIONS, list(provider_args))
+        given = parse_argv(declaration.options + COMMON_OPTIONS, list(provider_args))
     except UsageError as exc:
-        raise click.UsageError(f"{entry.name} arguments: {exc.message}") from None
-    for option in module.OPTIONS:
+        raise click.UsageError(f"{declaration.name} arguments: {exc.message}") from None
+    for option in declaration.options:
         if option.secret and option.dest in given:
             instead = f" (prefer ${option.envvar})" if option.envvar else ""
             log.warn(
@@ -251,7 +253,7 @@ def add(
     new = kc.Entry(
         name=name,
         server=server,
-        provider=entry.name,
+        provider=declaration.name,
         args=list(provider_args),
         env=env,
         insecure=insecure_skip_tls_verify,
@@ -266,7 +268,7 @@ def add(
         target,
         lambda existing: kc.merge(existing, [new], command, current=name if set_current else None),
     )
-    log.notice(f"wrote cluster, user and context {name} ({entry.name}) to {target}")
+    log.notice(f"wrote cluster, user and context {name} ({declaration.name}) to {target}")
 
 
 def _pem_base64(path: str) -> str:

@@ -1,53 +1,23 @@
-"""azure: an Entra ID access token for AKS from the machine's own identity (azure-identity).
-
-Backstage's `azure` strategy calls DefaultAzureCredential for the AKS server application
-(`6dae42f8-4368-4678-94ff-3960e28e3630/.default`); so does this, or one credential of the chain
-chosen with --credential: environment, workload identity, managed identity, Azure CLI, or a
-service principal's secret or certificate. Secrets come only from the environment
-(AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH/_PASSWORD, AZURE_FEDERATED_TOKEN_FILE),
-never from the command line, and never reach a log or an error message.
-
-The token is cached until shortly before it expires; if a refresh fails while the cached token
-is still valid, the runner keeps serving it (Backstage does the same). An authority host other
-than the public cloud turns off instance discovery, which would otherwise send a request to
-login.microsoftonline.com (and retry it for seconds where that host is unreachable).
-
-This module also holds what `aks` shares with it: the authority host rules and the routing of
-the Azure SDKs' and MSAL's `logging` output (silent, or redacted debug lines at -vvv).
-"""
+"""Entra ID tokens from azure-identity credentials (see the package docstring)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from typing import Any
+
+import azure.identity as identity
+from azure.core.exceptions import AzureError, ClientAuthenticationError
 
 from credplugin import log
+from credplugin.cloud.azure_sdk import route_sdk_logs
+from credplugin.cloud.entra import AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
 from credplugin.errors import UpstreamError, UsageError
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
+from credplugin.tokens import decode_jwt_claims
 
-TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
-    from typing import Any
-
-# The AKS AAD server application: the audience of every AKS cluster with Entra ID enabled.
-AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
-PUBLIC_CLOUD = "https://login.microsoftonline.com"
-# Hosts of the public cloud, where MSAL's instance discovery is served and useful.
-PUBLIC_CLOUD_HOSTS = frozenset(
-    {"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"}
-)
-
-CREDENTIALS = (
-    "default",
-    "cli",
-    "environment",
-    "managed-identity",
-    "workload-identity",
-    "client-secret",
-    "client-certificate",
-)
 # Values that are secret whatever the credential: scrubbed from every message and log line.
 SECRET_ENV = (
     "AZURE_CLIENT_SECRET",
@@ -58,74 +28,14 @@ SECRET_ENV = (
 # azure-core retries a failed request this many times (its default is 10, with back-off).
 RETRY_TOTAL = 1
 
-# Shared with aks: where Entra ID lives (sovereign clouds, Azure Stack, tests).
-AUTHORITY_HOST_OPTION = Option(
-    "authority-host",
-    f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
-    envvar="AZURE_AUTHORITY_HOST",
-    metavar="URL",
-    trusted=True,
-)
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "credential",
-        "Which azure-identity credential: default (the DefaultAzureCredential chain, without "
-        "its interactive browser login), cli, environment, managed-identity, "
-        "workload-identity, client-secret, client-certificate.",
-        type="choice",
-        choices=CREDENTIALS,
-        default="default",
-        metavar="KIND",
-    ),
-    Option(
-        "tenant-id",
-        "Entra tenant of the service principal or workload identity.",
-        aliases=("-t",),
-        envvar="AZURE_TENANT_ID",
-        metavar="TENANT",
-    ),
-    Option(
-        "client-id",
-        "Client id of the service principal, workload identity or user-assigned managed identity.",
-        envvar="AZURE_CLIENT_ID",
-        metavar="ID",
-    ),
-    Option(
-        "scope",
-        "Scope of the token (the AKS server application by default).",
-        default=f"{AKS_SERVER_ID}/.default",
-        metavar="SCOPE",
-    ),
-    AUTHORITY_HOST_OPTION,
-)
-
-
-def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Files whose change may mean another identity: the certificate, and `az login`'s
-    profile (a login as someone else rewrites it)."""
-    files = []
-    if environ.get("AZURE_CLIENT_CERTIFICATE_PATH"):
-        files.append(environ["AZURE_CLIENT_CERTIFICATE_PATH"])
-    if options.get("credential") in ("default", "cli"):
-        config_dir = environ.get("AZURE_CONFIG_DIR") or os.path.join(
-            os.path.expanduser("~"), ".azure"
-        )
-        files.append(os.path.join(config_dir, "azureProfile.json"))
-    return files
-
-
-class AzureProvider(Provider):
-    NAME = "azure"
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         kind = str(self.options.get("credential") or "default")
         scope = str(self.options.get("scope") or f"{AKS_SERVER_ID}/.default")
         secrets = environment_secrets()
         route_sdk_logs(secrets)
         credential = self._credential(kind, ctx)
-        from azure.core.exceptions import AzureError, ClientAuthenticationError
-
         now = ctx.now()
         try:
             access = credential.get_token(scope)
@@ -151,8 +61,6 @@ class AzureProvider(Provider):
         )
 
     def _credential(self, kind: str, ctx: FetchContext) -> Any:
-        import azure.identity as identity
-
         tenant = self.options.get("tenant_id") or None
         client = self.options.get("client_id") or None
         timeout = ctx.timeout
@@ -226,8 +134,6 @@ class AzureProvider(Provider):
             ) from None
 
 
-PROVIDER = AzureProvider
-
 _HINTS = {
     "default": "configure one credential of the chain (AZURE_CLIENT_ID + AZURE_TENANT_ID + "
     "AZURE_CLIENT_SECRET or a certificate, workload identity, managed identity, `az login`), "
@@ -269,27 +175,6 @@ def _close(credential: Any) -> None:
             log.debug(f"closing the azure-identity credential failed: {type(exc).__name__}")
 
 
-# -- shared with aks ------------------------------------------------------------------------
-
-
-def authority_host(value: str | None) -> str:
-    """`https://login.example` from --authority-host (a bare host name is taken as https)."""
-    raw = (value or PUBLIC_CLOUD).strip().rstrip("/")
-    if "://" not in raw:
-        raw = "https://" + raw
-    scheme, _, rest = raw.partition("://")
-    if scheme.lower() != "https" or not rest or "/" in rest or "?" in rest:
-        raise UsageError(
-            f"invalid authority host {value!r}",
-            hint="pass an https URL without a path, such as https://login.microsoftonline.us",
-        )
-    return "https://" + rest
-
-
-def is_public_cloud(host: str) -> bool:
-    return host.partition("://")[2].lower() in PUBLIC_CLOUD_HOSTS
-
-
 def environment_secrets() -> list[str]:
     found = [os.environ.get(name, "") for name in SECRET_ENV]
     token_file = os.environ.get("AZURE_FEDERATED_TOKEN_FILE")
@@ -302,34 +187,8 @@ def environment_secrets() -> list[str]:
     return [s for s in found if len(s) >= 4]
 
 
-def route_sdk_logs(secrets: Iterable[str] = ()) -> None:
-    """The Azure SDKs, MSAL and urllib3 log through `logging`, whose last-resort handler would
-    print their warnings on stderr unasked. Silence them; at -vvv pass them on as redacted debug
-    lines."""
-    import logging
-
-    verbose = log.verbosity() >= 3
-    kept = list(secrets)
-
-    class Forward(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            try:
-                log.debug(f"{record.name}: {log.redact(self.format(record), kept)}")
-            except Exception:  # noqa: S110 - a log line must never break a fetch
-                pass
-
-    handler: logging.Handler = Forward() if verbose else logging.NullHandler()
-    for name in ("azure", "msal", "urllib3"):
-        logger = logging.getLogger(name)
-        logger.handlers = [handler]
-        logger.propagate = False
-        logger.setLevel(logging.DEBUG if verbose else logging.CRITICAL + 1)
-
-
 def token_identity(token: str, fallback: str) -> str:
     """Who an Entra access token stands for, from its (unverified) claims."""
-    from credplugin.tokens import decode_jwt_claims
-
     claims = decode_jwt_claims(token)
     who = claims.get("upn") or claims.get("preferred_username") or claims.get("unique_name")
     if not who and claims.get("appid"):

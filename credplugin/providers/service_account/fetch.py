@@ -1,10 +1,4 @@
-"""service-account: a Kubernetes service-account token from a file or an environment variable.
-
-Backstage's `serviceAccount` strategy sends a configured token, or in a pod the projected
-token of its own service account. The kubelet rotates that file in place, so it is read on
-every call and never cached: a rotated token is picked up at once. Expiry comes from the
-JWT `exp` claim when there is one (projected tokens; legacy secret tokens have none).
-"""
+"""Reading the token: on every call, bounded, never following a FIFO into a hang."""
 
 from __future__ import annotations
 
@@ -13,33 +7,15 @@ import stat
 
 from credplugin.credential import Credential
 from credplugin.errors import UpstreamError, UsageError, os_reason
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
+from credplugin.providers.service_account import IN_CLUSTER_TOKEN_FILE
 from credplugin.tokens import decode_jwt_claims
 
-IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
 MAX_TOKEN_BYTES = 64 * 1024
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "token-file",
-        f"Read the token from this file on every call [default: {IN_CLUSTER_TOKEN_FILE}].",
-        metavar="PATH",
-        trusted=True,
-    ),
-    Option(
-        "token-env",
-        "Read the token from this environment variable instead of a file.",
-        metavar="VAR",
-        trusted=True,
-    ),
-)
 
-
-class ServiceAccountProvider(Provider):
-    NAME = "service-account"
-    cacheable = False
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         token_env = self.options.get("token_env")
         token_file = self.options.get("token_file")
@@ -75,9 +51,6 @@ class ServiceAccountProvider(Provider):
             issued_at=_number(claims.get("iat")),
             identity=subject if isinstance(subject, str) else None,
         )
-
-
-PROVIDER = ServiceAccountProvider
 
 
 def _read_token_file(path: str, *, in_cluster: bool) -> str:

@@ -1,117 +1,46 @@
-"""google: a Google OAuth2 access token for the signed-in user, for GKE.
-
-Backstage's `google` provider sends the access token of the person signed in to Backstage
-with Google. Here the person is the one at the terminal, in one of two ways:
-
-* by default, their Application Default Credentials: the refresh token that
-  `gcloud auth application-default login` keeps in $CLOUDSDK_CONFIG (or that
-  $GOOGLE_APPLICATION_CREDENTIALS names), refreshed through google-auth. The file's
-  `token_uri` is honoured; google-auth's own loaders would replace it with Google's;
-* with --login, a sign-in of our own: the authorization-code flow with PKCE (S256) on a
-  loopback redirect (127.0.0.1, a random port), for a Desktop-app OAuth client
-  (--client-id/--client-secret). The browser opens through Python's webbrowser (so
-  $BROWSER works) and the URL is also printed on stderr. The refresh token is kept in our
-  cache entry, so later tokens need no browser until Google revokes it.
-
-The token is cached until near its expiry (an hour); scopes default to cloud-platform and
-userinfo.email (GKE identifies the user by the token's email; gcloud's ADC login grants
-both). Backstage asks for cloud-platform.read-only: `--scopes cloud-platform.read-only`,
-which the login must have granted.
-"""
+"""The person's Google token: their ADC login refreshed, or a loopback sign-in of our own
+(see the package docstring)."""
 
 from __future__ import annotations
 
 import os
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from google.auth import exceptions
 
 from credplugin import log
-from credplugin.credential import Credential
-from credplugin.errors import InteractionRequired, UpstreamError, UsageError
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
-from credplugin.providers.google_service_account import (
-    CLOUD_PLATFORM,
+from credplugin.cloud.google_adc import (
+    DEFAULT_SCOPES,
+    GOOGLE_AUTH_URI,
     GOOGLE_TOKEN_URI,
-    USERINFO_EMAIL,
-    GoogleTransport,
     adc_path,
+)
+from credplugin.cloud.google_auth import (
+    GoogleTransport,
     credentials_from_info,
-    credentials_path,
     google_error,
     parse_scopes,
     read_credentials_file,
     refresh,
-    sdk,
     secret_strings,
     to_credential,
 )
+from credplugin.credential import Credential
+from credplugin.errors import InteractionRequired, UpstreamError, UsageError
+from credplugin.flows import oauth, pkce
+from credplugin.flows.browser import open_url
+from credplugin.flows.loopback import LoopbackRedirect
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
+from credplugin.providers.google import LOGIN_WAIT_SECONDS
+from credplugin.tokens import decode_jwt_claims
 
-TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
-
-GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
-DEFAULT_SCOPES = (CLOUD_PLATFORM, USERINFO_EMAIL)
-# How long a person has to finish signing in, in the browser.
-LOGIN_WAIT_SECONDS = 300.0
 USER_TYPES = ("authorized_user", "external_account_authorized_user")
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "login",
-        "Sign in with a browser (auth code + PKCE on a loopback redirect) instead of using "
-        "gcloud's Application Default Credentials; needs --client-id.",
-        type="flag",
-    ),
-    Option(
-        "client-id",
-        "OAuth client id of a Desktop-app client, for --login.",
-        metavar="ID",
-    ),
-    Option(
-        "client-secret",
-        "Its client secret (Google issues one to Desktop apps too), for --login (prefer "
-        "$GOOGLE_CLIENT_SECRET: argv is visible to other users of the machine).",
-        metavar="SECRET",
-        envvar="GOOGLE_CLIENT_SECRET",
-        secret=True,
-    ),
-    Option(
-        "scopes",
-        "OAuth2 scopes, comma-separated or repeated; short names get the "
-        "https://www.googleapis.com/auth/ prefix [default: cloud-platform,userinfo.email].",
-        multiple=True,
-        metavar="S,...",
-    ),
-    Option(
-        "token-uri",
-        f"Token endpoint [default: the credentials file's token_uri, else {GOOGLE_TOKEN_URI}].",
-        metavar="URL",
-        trusted=True,
-    ),
-    Option(
-        "auth-uri",
-        f"Authorization endpoint for --login [default: {GOOGLE_AUTH_URI}].",
-        metavar="URL",
-        trusted=True,
-    ),
-)
 
-
-def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Signing in again as someone else rewrites the ADC file: not the same cache entry."""
-    if options.get("login"):
-        return []
-    return [credentials_path(environ)]
-
-
-class GoogleProvider(Provider):
-    NAME = "google"
-    server_in_key = False  # one login serves every cluster (see Provider)
-
-    def login_seconds(self) -> float:
-        return LOGIN_WAIT_SECONDS if self.options.get("login") else 0.0
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         scopes = parse_scopes(self.options.get("scopes"), DEFAULT_SCOPES)
         if self.options.get("login"):
@@ -209,8 +138,6 @@ class GoogleProvider(Provider):
         previous: dict[str, Any],
     ) -> Credential | None:
         """A token from the stored refresh token; None when Google no longer honours it."""
-        exceptions = sdk("google.auth.exceptions")
-
         info = {
             "client_id": client_id,
             "client_secret": client_secret,
@@ -248,9 +175,6 @@ class GoogleProvider(Provider):
         return to_credential(credentials, ctx.now(), identity, material)
 
 
-PROVIDER = GoogleProvider
-
-
 # -- the loopback sign-in --------------------------------------------------------------------
 
 
@@ -264,12 +188,6 @@ def login(
     scopes: list[str],
 ) -> dict[str, Any]:
     """Authorization code + PKCE on a loopback redirect; the token endpoint's answer."""
-    from urllib.parse import urlencode
-
-    from credplugin.flows import pkce
-    from credplugin.flows.browser import open_url
-    from credplugin.flows.loopback import LoopbackRedirect
-
     state, verifier = pkce.random_value(), pkce.new_verifier()
     # Any free port: Google accepts every loopback port for a Desktop-app client.
     with LoopbackRedirect(["127.0.0.1:0"], state) as listener:
@@ -304,10 +222,6 @@ def _exchange(
     redirect_uri: str,
     verifier: str,
 ) -> dict[str, Any]:
-    import requests
-
-    from credplugin.flows import oauth
-
     form = {
         "grant_type": "authorization_code",
         "code": code,
@@ -334,7 +248,5 @@ def _exchange(
 def _email(id_token: Any) -> str | None:
     if not isinstance(id_token, str):
         return None
-    from credplugin.tokens import decode_jwt_claims
-
     email = decode_jwt_claims(id_token).get("email")
     return email if isinstance(email, str) else None

@@ -1,168 +1,50 @@
-"""google-service-account: a Google OAuth2 access token for GKE from the machine's identity.
-
-Backstage's `googleServiceAccount` strategy asks google-auth-library for an access token from
-a key in its config, else from Application Default Credentials. The same sources, first found
-wins:
-
-    --key-file FILE                     a service-account key (or any other ADC file type)
-    $GOOGLE_APPLICATION_CREDENTIALS     the same kinds of file
-    gcloud's ADC file                   $CLOUDSDK_CONFIG/application_default_credentials.json
-    the metadata server                 Compute Engine, Cloud Run, GKE workload identity
-
-The files are read here rather than by `google.auth.default()`, which may run `gcloud` to
-learn a project id we do not need, and which drops the `token_uri` of a user's ADC file. The
-file types google-auth knows (service_account, authorized_user, external_account for
-workload identity federation, external_account_authorized_user, impersonated_service_account)
-all work; a key's own `token_uri` is honoured.
-
---impersonate-service-account trades that identity for a service account's token through
-IAM Credentials generateAccessToken (gke-gcloud-auth-plugin cannot do this with ADC).
-
-Every HTTP call google-auth makes goes through one Request whose timeout is --timeout
-(google-auth's default is 120 s). The metadata server is probed once, briefly: outside
-Google Cloud 169.254.169.254 often swallows packets, and google-auth would try three times.
-The Google plumbing here (transport, errors, ADC files) is shared with the `google` provider.
+"""google-auth, wrapped once for the Google providers: credentials from any ADC file type,
+the metadata server, one transport bounded by --timeout, and failures as one-line errors
+that never quote a secret. Loaded on a cache miss only.
 """
 
 from __future__ import annotations
 
+import calendar
+import json
+import logging
 import os
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import requests
+from google.auth import (
+    aws,
+    exceptions,
+    external_account_authorized_user,
+    identity_pool,
+    impersonated_credentials,
+    pluggable,
+)
+from google.auth.compute_engine import _metadata
+from google.auth.compute_engine import credentials as compute_engine_credentials
+from google.auth.transport import requests as transport_requests
+from google.oauth2 import credentials as oauth2_credentials
+from google.oauth2 import service_account
 
 from credplugin import log
+from credplugin.cloud.google_adc import GOOGLE_TOKEN_URI, SCOPE_PREFIX
 from credplugin.credential import Credential
-from credplugin.errors import CredpluginError, Timeout, UpstreamError, UsageError, os_reason
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
+from credplugin.errors import (
+    CredpluginError,
+    Timeout,
+    UpstreamError,
+    UsageError,
+    network_reason,
+    os_reason,
+)
 
-TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
-    from typing import Any
-
-GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
-SCOPE_PREFIX = "https://www.googleapis.com/auth/"
-CLOUD_PLATFORM = SCOPE_PREFIX + "cloud-platform"
-USERINFO_EMAIL = SCOPE_PREFIX + "userinfo.email"
-# What gke-gcloud-auth-plugin asks for: GKE reads the caller's email from the token.
-DEFAULT_SCOPES = (CLOUD_PLATFORM, USERINFO_EMAIL)
-IAM_CREDENTIALS_ENDPOINT = "https://iamcredentials.googleapis.com/"
 # The metadata server answers in milliseconds where it exists; elsewhere one short probe.
 METADATA_PROBE_SECONDS = 3.0
 # A token endpoint that omits expires_in: assume little, come back soon.
 UNKNOWN_LIFETIME = 15 * 60
 MAX_CREDENTIALS_FILE_BYTES = 1024 * 1024
-ADC_FILE = "application_default_credentials.json"
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "key-file",
-        "Service-account key file (JSON) [default: Application Default Credentials: "
-        "$GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, the metadata server].",
-        metavar="FILE",
-        trusted=True,
-    ),
-    Option(
-        "scopes",
-        "OAuth2 scopes, comma-separated or repeated; short names get the "
-        f"{SCOPE_PREFIX} prefix [default: cloud-platform,userinfo.email].",
-        multiple=True,
-        metavar="S,...",
-    ),
-    Option(
-        "impersonate-service-account",
-        "Return a token of this service account, obtained with the credentials above "
-        "(which need roles/iam.serviceAccountTokenCreator on it). A comma-separated chain "
-        "names delegates first, the target last.",
-        envvar="CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
-        metavar="EMAIL",
-    ),
-    Option(
-        "iam-endpoint",
-        "IAM Credentials API base URL for impersonation [default: "
-        f"{IAM_CREDENTIALS_ENDPOINT}, in the credentials' universe domain].",
-        envvar="CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
-        metavar="URL",
-        trusted=True,
-    ),
-)
-
-
-def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """The credentials file in use: replacing it (a new key, another gcloud login) must not
-    serve the previous identity's token."""
-    return [options.get("key_file") or credentials_path(environ)]
-
-
-class GoogleServiceAccountProvider(Provider):
-    NAME = "google-service-account"
-
-    def fetch(self, ctx: FetchContext) -> Credential:
-        scopes = parse_scopes(self.options.get("scopes"), DEFAULT_SCOPES)
-        chain = _impersonation_chain(self.options.get("impersonate_service_account"))
-        with GoogleTransport(ctx.timeout) as request:
-            source, where, secrets = self._source(request, ctx, scopes)
-            credentials, what = source, f"token from {where}"
-            if chain:
-                credentials = self._impersonated(request, source, chain, scopes)
-                what = f"impersonation of {chain[-1]}"
-            refresh(credentials, request, what, secrets)
-            return to_credential(credentials, ctx.now(), describe(credentials, where, chain))
-
-    # -- where the identity comes from -----------------------------------------------------
-
-    def _source(
-        self, request: Any, ctx: FetchContext, scopes: list[str]
-    ) -> tuple[Any, str, list[str]]:
-        """(google-auth credentials, where they came from, their secret strings)."""
-        key_file = self.options.get("key_file")
-        explicit = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-        if key_file:
-            path, where = str(key_file), f"key file {key_file}"
-        elif explicit:
-            path, where = explicit, f"$GOOGLE_APPLICATION_CREDENTIALS ({explicit})"
-        else:
-            path, where = adc_path(os.environ), ""
-            if not os.path.isfile(path):
-                credentials = metadata_credentials(request, ctx, scopes)
-                if credentials is None:
-                    raise UpstreamError(
-                        "no Google credentials found: no --key-file, no "
-                        f"$GOOGLE_APPLICATION_CREDENTIALS, no ADC file at {path}, and no "
-                        "metadata server answered",
-                        hint="pass --key-file, or run `gcloud auth application-default login`",
-                    )
-                return credentials, "the metadata server", []
-            where = f"gcloud ADC ({path})"
-        info = read_credentials_file(path)
-        credentials = credentials_from_info(info, path, scopes, user_scopes=None)
-        return credentials, where, secret_strings(info)
-
-    def _impersonated(self, request: Any, source: Any, chain: list[str], scopes: list[str]) -> Any:
-        impersonated_credentials = sdk("google.auth.impersonated_credentials")
-
-        target = chain[-1]
-        _settle_universe_domain(source, request)
-        universe = getattr(source, "universe_domain", None) or "googleapis.com"
-        default = f"https://iamcredentials.{universe}/"
-        base = str(self.options.get("iam_endpoint") or default).rstrip("/")
-        try:
-            return impersonated_credentials.Credentials(
-                source_credentials=source,
-                target_principal=target,
-                target_scopes=scopes,
-                delegates=[f"projects/-/serviceAccounts/{d}" for d in chain[:-1]] or None,
-                iam_endpoint_override=(
-                    f"{base}/v1/projects/-/serviceAccounts/{target}:generateAccessToken"
-                ),
-            )
-        except Exception as exc:  # google-auth raises several kinds for a bad source
-            raise google_error(exc, request, f"impersonation of {target}", []) from None
-
-
-PROVIDER = GoogleServiceAccountProvider
-
-
-# -- shared with the google provider ---------------------------------------------------------
 
 
 def parse_scopes(values: Sequence[str] | str | None, default: Sequence[str]) -> list[str]:
@@ -180,26 +62,8 @@ def parse_scopes(values: Sequence[str] | str | None, default: Sequence[str]) -> 
     return scopes or list(default)
 
 
-def credentials_path(environ: Mapping[str, str]) -> str:
-    """The credentials file google-auth reads: $GOOGLE_APPLICATION_CREDENTIALS, else gcloud's."""
-    return environ.get("GOOGLE_APPLICATION_CREDENTIALS") or adc_path(environ)
-
-
-def adc_path(environ: Mapping[str, str]) -> str:
-    """Where `gcloud auth application-default login` writes (google-auth's rule)."""
-    config = environ.get("CLOUDSDK_CONFIG")
-    if not config:
-        if os.name == "nt":
-            config = os.path.join(environ.get("APPDATA", ""), "gcloud")
-        else:
-            config = os.path.join(os.path.expanduser("~"), ".config", "gcloud")
-    return os.path.join(config, ADC_FILE)
-
-
 def read_credentials_file(path: str) -> dict[str, Any]:
     """The JSON object in a credentials file. Errors name the file, never its contents."""
-    import json
-
     try:
         with open(path, "rb") as handle:
             data = handle.read(MAX_CREDENTIALS_FILE_BYTES + 1)
@@ -240,8 +104,6 @@ def credentials_from_info(
     kind = info.get("type")
     try:
         if kind == "service_account":
-            service_account = sdk("google.oauth2.service_account")
-
             # from_service_account_info honours the key's token_uri.
             return service_account.Credentials.from_service_account_info(info, scopes=scopes)
         if kind == "authorized_user":
@@ -249,12 +111,8 @@ def credentials_from_info(
         if kind == "external_account":
             return _external_account(info, scopes)
         if kind == "external_account_authorized_user":
-            external_account_authorized_user = sdk("google.auth.external_account_authorized_user")
-
             return external_account_authorized_user.Credentials.from_info(info)
         if kind == "impersonated_service_account":
-            impersonated_credentials = sdk("google.auth.impersonated_credentials")
-
             cls = impersonated_credentials.Credentials
             return cls.from_impersonated_service_account_info(info, scopes=scopes)
     except CredpluginError:
@@ -274,12 +132,10 @@ def user_credentials(
 ) -> Any:
     """A user's refresh token as google-auth credentials. Built by hand: google-auth's own
     loaders replace the file's token_uri with Google's."""
-    credentials = sdk("google.oauth2.credentials")
-
     missing = [k for k in ("client_id", "client_secret", "refresh_token") if not info.get(k)]
     if missing:
         raise ValueError("missing fields " + ", ".join(missing))
-    return credentials.Credentials(
+    return oauth2_credentials.Credentials(
         None,
         refresh_token=info["refresh_token"],
         token_uri=token_uri or info.get("token_uri") or GOOGLE_TOKEN_URI,
@@ -295,26 +151,17 @@ def _external_account(info: Mapping[str, Any], scopes: list[str]) -> Any:
     """Workload identity federation (AWS, Azure, OIDC files or URLs, executables)."""
     source = info.get("credential_source")
     if info.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request":
-        aws = sdk("google.auth.aws")
-
         return aws.Credentials.from_info(info, scopes=scopes)
     if isinstance(source, dict) and source.get("executable") is not None:
-        pluggable = sdk("google.auth.pluggable")
-
         return pluggable.Credentials.from_info(info, scopes=scopes)
-    identity_pool = sdk("google.auth.identity_pool")
-
     return identity_pool.Credentials.from_info(info, scopes=scopes)
 
 
-def metadata_credentials(request: Any, ctx: FetchContext, scopes: list[str]) -> Any:
+def metadata_credentials(request: Any, timeout: float, scopes: list[str]) -> Any:
     """The metadata server's default service account, or None when there is none."""
     if os.environ.get("NO_GCE_CHECK", "").lower() == "true":
         return None
-    _metadata = sdk("google.auth.compute_engine._metadata")
-    credentials = sdk("google.auth.compute_engine.credentials")
-
-    probe = min(ctx.timeout, METADATA_PROBE_SECONDS)
+    probe = min(timeout, METADATA_PROBE_SECONDS)
     log.debug(f"probing the metadata server ({probe:g}s)")
     if not _metadata.ping(request, timeout=probe, retry_count=1):
         if not _metadata.detect_gce_residency_linux():
@@ -323,22 +170,7 @@ def metadata_credentials(request: Any, ctx: FetchContext, scopes: list[str]) -> 
             "this is a Google Cloud machine, but its metadata server did not answer",
             hint="retry; on GKE check that workload identity is enabled for the node pool",
         )
-    return credentials.Credentials(scopes=scopes)
-
-
-def _settle_universe_domain(source: Any, request: Any) -> None:
-    """Metadata credentials look up their universe domain when impersonation asks for it,
-    with a transport of their own (no --timeout); ask now, through ours."""
-    _metadata = sdk("google.auth.compute_engine._metadata")
-    credentials = sdk("google.auth.compute_engine.credentials")
-
-    if isinstance(source, credentials.Credentials):
-        try:
-            domain = _metadata.get_universe_domain(request)
-        except Exception as exc:
-            raise google_error(exc, request, "the metadata server", []) from None
-        source._universe_domain = domain
-        source._universe_domain_cached = True
+    return compute_engine_credentials.Credentials(scopes=scopes)
 
 
 class GoogleTransport:
@@ -351,11 +183,6 @@ class GoogleTransport:
         self._warnings: Any = None
 
     def __enter__(self) -> Any:
-        import logging
-        import warnings
-
-        import requests
-
         # No handler anywhere would send google-auth's warnings to logging's last resort.
         logger = logging.getLogger("google")
         logger.addHandler(logging.NullHandler())
@@ -366,9 +193,7 @@ class GoogleTransport:
         self._session = requests.Session()
         bound = self.timeout
 
-        base = sdk("google.auth.transport.requests").Request
-
-        class TimedRequest(base):  # type: ignore[misc, valid-type]
+        class TimedRequest(transport_requests.Request):
             last_url = ""
             timeout_seconds = bound
 
@@ -415,8 +240,6 @@ def google_error(
     """One line for a google-auth failure: what failed, at which host, why. No secret: the
     SDK's exception is not chained (a -v traceback would print it), and its text is
     scrubbed of every secret we know."""
-    exceptions = sdk("google.auth.exceptions")
-
     host = _host(getattr(request, "last_url", ""))
     at = f" at {host}" if host else ""
     log.debug(f"google-auth raised {type(exc).__name__}")
@@ -463,8 +286,6 @@ def expiry_seconds(expiry: Any) -> float | None:
     """google-auth expiries are naive UTC datetimes."""
     if expiry is None:
         return None
-    import calendar
-
     return float(calendar.timegm(expiry.utctimetuple()) + expiry.microsecond / 1e6)
 
 
@@ -499,26 +320,6 @@ def first_arg(exc: BaseException) -> str:
 # -- helpers ---------------------------------------------------------------------------------
 
 
-def sdk(name: str) -> Any:
-    """A google-auth module, imported on first use (never on a cache hit), typed loosely:
-    its functions carry no annotations."""
-    import importlib
-
-    return importlib.import_module(name)
-
-
-def _impersonation_chain(value: Any) -> list[str]:
-    if not value:
-        return []
-    chain = [p.strip() for p in str(value).split(",") if p.strip()]
-    for email in chain:
-        if "@" not in email:
-            raise UsageError(
-                f"--impersonate-service-account: {email!r} is not a service account email"
-            )
-    return chain
-
-
 def _host(url: str) -> str:
     rest = url.partition("://")[2]
     return rest.split("/", 1)[0] if rest else ""
@@ -539,8 +340,6 @@ def _innermost(exc: BaseException) -> BaseException:
 
 
 def _network_reason(cause: BaseException, secrets: Sequence[str]) -> str:
-    from credplugin.errors import network_reason
-
     reason = network_reason(cause)
     if reason == "its TLS certificate is not trusted":
         return reason + " (set REQUESTS_CA_BUNDLE for a private CA)"
@@ -549,8 +348,6 @@ def _network_reason(cause: BaseException, secrets: Sequence[str]) -> str:
 
 def _refresh_reason(exc: BaseException) -> str:
     """google-auth's message, plus the `error.message` of a Google API error body."""
-    import json
-
     message = first_arg(exc)
     for extra in exc.args[1:]:
         body: Any = extra

@@ -1,33 +1,26 @@
-"""oidc: the user's own OIDC ID token (Okta, GitLab, Entra ID, Google, Keycloak, Dex...).
-
-Backstage's `oidc` authProvider, as a better int128/kubelogin (whose flag names are accepted):
-
-- refresh first: the refresh token lives in the cache entry and is used without a browser;
-  a rotated refresh token is written under the per-key lock before anyone else may refresh
-  (providers that rotate revoke the whole grant when an old one is reused), unless the
-  cache write fails: the runner then only warns, and the next call reuses the old one;
-- otherwise a login: auth code + PKCE S256 with state and nonce on a one-shot loopback
-  listener (default), device code (RFC 8628), auth code typed on the keyboard, password, or
-  client credentials for robots;
-- the ID token is verified against the issuer's JWKS: signature, iss, aud, exp, nonce.
-"""
+"""OIDC logins and refreshes against one issuer (see the package docstring)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote_plus, urlencode
+
+import jwt
+import requests
 
 from credplugin import log
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
+from credplugin.flows import oauth, pkce
+from credplugin.flows.browser import open_url
+from credplugin.flows.loopback import LoopbackRedirect
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
+from credplugin.tokens import decode_jwt_claims
 from credplugin.urlhost import is_loopback
 
-TYPE_CHECKING = False  # imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from typing import Any
-
-GRANT_TYPES = ("authcode", "authcode-keyboard", "device-code", "password", "client-credentials")
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # Asymmetric algorithms only: "none" and HMAC (keyed with the public client id) never pass.
@@ -45,109 +38,8 @@ ALLOWED_ALGORITHMS = (
 )
 CLOCK_SKEW = 60
 
-OPTIONS: tuple[Option, ...] = (
-    Option("issuer-url", "OIDC issuer URL.", aliases=("--oidc-issuer-url",), metavar="URL"),
-    Option("client-id", "OAuth client id.", aliases=("--oidc-client-id",), metavar="ID"),
-    Option(
-        "client-secret",
-        "OAuth client secret, for confidential clients (prefer $OIDC_CLIENT_SECRET: argv is "
-        "visible to other users of the machine).",
-        aliases=("--oidc-client-secret",),
-        envvar="OIDC_CLIENT_SECRET",
-        secret=True,
-    ),
-    Option(
-        "extra-scope",
-        "A scope to request besides openid (repeatable).",
-        aliases=("--oidc-extra-scope",),
-        multiple=True,
-        metavar="SCOPE",
-    ),
-    Option(
-        "grant-type",
-        "How to log in when no refresh token works.",
-        type="choice",
-        choices=GRANT_TYPES,
-        default="authcode",
-        metavar="|".join(GRANT_TYPES),
-    ),
-    Option(
-        "listen-address",
-        "Loopback address for the login redirect, tried in order (port 0: any free port) "
-        "[default: 127.0.0.1:8000, then 127.0.0.1:18000].",
-        multiple=True,
-        identity=False,
-        metavar="HOST:PORT",
-    ),
-    Option(
-        "redirect-url",
-        "Redirect URI to send, when the IdP registration expects another than "
-        "http://127.0.0.1:PORT/ (e.g. http://localhost:8000).",
-        identity=False,
-        metavar="URL",
-        trusted=True,
-    ),
-    Option("skip-open-browser", "Only print the login URL.", type="flag", identity=False),
-    Option(
-        "browser-command",
-        "Command that opens the login URL (default: $BROWSER or the system browser).",
-        identity=False,
-        metavar="CMD",
-        trusted=True,
-    ),
-    Option(
-        "use-access-token",
-        "Emit the access token instead of the ID token.",
-        type="flag",
-        aliases=("--oidc-use-access-token",),
-    ),
-    Option(
-        "certificate-authority",
-        "CA bundle for the issuer's TLS certificate.",
-        identity=False,
-        metavar="FILE",
-        trusted=True,
-    ),
-    Option(
-        "insecure-skip-tls-verify",
-        "Do not verify the issuer's TLS certificate (never in production).",
-        type="flag",
-        identity=False,
-        trusted=True,
-    ),
-    Option(
-        "auth-request-extra-params",
-        "Extra authorization request parameter KEY=VALUE (repeatable).",
-        multiple=True,
-        metavar="KEY=VALUE",
-    ),
-    Option(
-        "authentication-timeout",
-        "How long to wait for a person to finish a login.",
-        type="float",
-        default=180.0,
-        identity=False,
-        metavar="SECONDS",
-    ),
-    Option("username", "Username for the password grant.", metavar="USER"),
-    Option(
-        "device-poll-interval",
-        "Poll interval when the IdP's device answer names none (RFC 8628 says 5).",
-        type="float",
-        default=5.0,
-        identity=False,
-        hidden=True,
-    ),
-)
 
-
-class OidcProvider(Provider):
-    NAME = "oidc"
-    server_in_key = False  # one login serves every cluster (see Provider)
-
-    def login_seconds(self) -> float:
-        return float(self.options["authentication_timeout"])
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         issuer = self.options.get("issuer_url")
         client_id = self.options.get("client_id")
@@ -176,15 +68,12 @@ class OidcProvider(Provider):
         return client.credential(tokens, nonce=nonce, previous_refresh=None)
 
 
-PROVIDER = OidcProvider
-
-
 class _Client:
     """One issuer, one client: discovery, token requests, ID-token verification."""
 
-    def __init__(self, issuer: str, client_id: str, options: dict[str, Any], ctx: FetchContext):
-        import requests
-
+    def __init__(
+        self, issuer: str, client_id: str, options: Mapping[str, Any], ctx: FetchContext
+    ) -> None:
         scheme = issuer.partition("://")[0].lower()
         if scheme != "https" and not (scheme == "http" and is_loopback(issuer)):
             raise UsageError(f"the issuer must be https (plain http only on loopback): {issuer}")
@@ -213,8 +102,6 @@ class _Client:
     # -- HTTP -----------------------------------------------------------------------------
 
     def _request(self, method: str, url: str, **kwargs: Any) -> Any:
-        from credplugin.flows import oauth
-
         return oauth.request(
             self.session,
             method,
@@ -252,8 +139,6 @@ class _Client:
             "client_secret_basic"
         ]
         if secret and "client_secret_basic" in methods:
-            from urllib.parse import quote_plus
-
             # RFC 6749 2.3.1: form-encoded before base64, so ':' and non-ASCII survive.
             auth = (quote_plus(self.client_id), quote_plus(str(secret)))
         else:
@@ -267,9 +152,7 @@ class _Client:
             auth=auth,
             headers={"Accept": "application/json"},
         )
-        from credplugin.flows.oauth import json_body
-
-        return response.status_code, json_body(response)
+        return response.status_code, oauth.json_body(response)
 
     def _tokens(self, form: dict[str, str], what: str) -> dict[str, Any]:
         status, body = self._token_request(form)
@@ -278,9 +161,9 @@ class _Client:
         return body
 
     def _refusal(self, what: str, status: int, body: dict[str, Any], form: dict[str, str]) -> str:
-        from credplugin.flows.oauth import refusal
-
-        return refusal(what, status, body, [*form.values(), self.options.get("client_secret")])
+        return oauth.refusal(
+            what, status, body, [*form.values(), self.options.get("client_secret")]
+        )
 
     # -- grants ---------------------------------------------------------------------------
 
@@ -315,10 +198,6 @@ class _Client:
         return extra
 
     def _authorize_url(self, redirect_uri: str, state: str, nonce: str, verifier: str) -> str:
-        from urllib.parse import urlencode
-
-        from credplugin.flows import pkce
-
         params = {
             "response_type": "code",
             "client_id": self.client_id,
@@ -334,10 +213,6 @@ class _Client:
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
     def authcode(self) -> tuple[dict[str, Any], str]:
-        from credplugin.flows import pkce
-        from credplugin.flows.browser import open_url
-        from credplugin.flows.loopback import LoopbackRedirect
-
         addresses = list(self.options.get("listen_address") or []) or [
             "127.0.0.1:8000",
             "127.0.0.1:18000",
@@ -364,8 +239,6 @@ class _Client:
         return self._tokens(form, "exchanging the authorization code"), nonce
 
     def authcode_keyboard(self) -> tuple[dict[str, Any], str]:
-        from credplugin.flows import pkce
-
         self.ctx.prompter.require_person("typing the authorization code")
         state, nonce, verifier = pkce.random_value(), pkce.random_value(), pkce.new_verifier()
         redirect_uri = str(self.options.get("redirect_url") or OOB_REDIRECT)
@@ -402,7 +275,6 @@ class _Client:
         return self._tokens(form, "the client-credentials grant")
 
     def device_code(self) -> dict[str, Any]:
-        from credplugin.flows.browser import open_url
 
         endpoint = self._endpoint("device_authorization_endpoint")
         form = {"client_id": self.client_id, "scope": self._scopes(), **self._extra_params()}
@@ -488,8 +360,6 @@ class _Client:
         )
 
     def verify_id_token(self, id_token: str, nonce: str | None) -> dict[str, Any]:
-        import jwt
-
         try:
             header = jwt.get_unverified_header(id_token)
         except jwt.PyJWTError as exc:
@@ -524,9 +394,7 @@ class _Client:
 
 
 def _same(a: object, b: str) -> bool:
-    from credplugin.flows.pkce import same
-
-    return isinstance(a, str) and same(a, b)
+    return isinstance(a, str) and pkce.same(a, b)
 
 
 # An access token that states no lifetime is kept this long, not forever.
@@ -536,8 +404,6 @@ UNKNOWN_LIFETIME = 15 * 60
 def _access_token_expiry(tokens: dict[str, Any], now: float) -> float:
     """From `expires_in`, else the access token's own `exp` when it is a JWT, else a short
     default: a credential without expiry would be served until someone clears the cache."""
-    from credplugin.tokens import decode_jwt_claims
-
     expires_in = tokens.get("expires_in")
     try:
         if expires_in is not None and float(expires_in) > 0:

@@ -1,51 +1,24 @@
-"""aks: a delegated Entra ID access token for AKS, for the person signed in (MSAL).
-
-Backstage's `aks` provider has the signed-in user's browser session mint a token for the AKS
-server application; here MSAL's public-client flows do it, as kubelogin's `devicecode` and
-`interactive` logins do:
-
-    silent:      MSAL's token cache, kept in our cache entry (0600, under the per-key lock);
-                 the refresh token buys a new access token without a person
-    devicecode:  (default) a code and a URL on stderr; needs no stdin, so it also runs when
-                 kubectl says nobody is at the terminal, and an unanswered code is an
-                 abandoned login (background callers then fail fast for a while)
-    interactive: the system browser and a loopback redirect; needs a person
-
-Each cache entry holds the MSAL cache of one tenant, client, server id and login hint, so
-several tenants and accounts never overwrite each other's tokens (kubelogin keeps one account
-record per cache directory). A refresh token that Entra refuses (`invalid_grant`, or a new
-interaction required) is dropped and a new login starts.
-
-With an authority host other than the public cloud (sovereign clouds, Azure Stack),
-instance discovery is off: nothing is sent to login.microsoftonline.com.
-"""
+"""MSAL sign-ins for AKS: silent refresh from the stored MSAL cache, device code or
+browser (see the package docstring)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
+
+import msal
+import requests
+from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
 
 from credplugin import log
+from credplugin.cloud.azure_sdk import route_sdk_logs
+from credplugin.cloud.entra import AKS_CLIENT_ID, AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, Timeout, UpstreamError, UsageError
-from credplugin.options import Option
-from credplugin.providers.azure import (
-    AKS_SERVER_ID,
-    AUTHORITY_HOST_OPTION,
-    authority_host,
-    is_public_cloud,
-    route_sdk_logs,
-)
-from credplugin.providers.base import FetchContext, Provider
+from credplugin.providers import base
+from credplugin.providers.aks import BROWSER_LOGIN_SECONDS, DEVICE_CODE_SECONDS
+from credplugin.providers.base import FetchContext
 
-TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from typing import Any
-
-# The AKS first-party public client (Azure CLI's `az aks get-credentials` uses it too).
-AKS_CLIENT_ID = "80faf920-1908-4b52-b5ef-a8e7bedfc67a"
-# Entra's device codes live 15 minutes; a person may take that long.
-DEVICE_CODE_SECONDS = 900
-BROWSER_LOGIN_SECONDS = 300
 # Errors after which only a new login helps: the refresh token is dead or needs more proof.
 RELOGIN_ERRORS = frozenset({"invalid_grant", "interaction_required", "consent_required"})
 # What the device-code poll last saw when MSAL stops at the code's expiry.
@@ -53,57 +26,8 @@ UNANSWERED_ERRORS = frozenset(
     {"authorization_pending", "slow_down", "expired_token", "code_expired"}
 )
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "tenant-id",
-        "Entra tenant (id or domain) of the cluster's Entra integration.",
-        aliases=("-t",),
-        envvar="AZURE_TENANT_ID",
-        metavar="TENANT",
-    ),
-    Option(
-        "client-id",
-        "Public client application to sign in with.",
-        default=AKS_CLIENT_ID,
-        metavar="ID",
-    ),
-    Option(
-        "server-id",
-        "Application id of the cluster's server application (the token's audience).",
-        default=AKS_SERVER_ID,
-        metavar="ID",
-    ),
-    Option(
-        "login",
-        "How a person signs in when no refresh token works: devicecode (a code on stderr; "
-        "no stdin needed) or interactive (a browser on this machine).",
-        type="choice",
-        choices=("devicecode", "interactive"),
-        default="devicecode",
-        aliases=("-l",),
-        metavar="devicecode|interactive",
-        # Either way the same person gets the same token: one cache entry for both.
-        identity=False,
-    ),
-    AUTHORITY_HOST_OPTION,
-    Option(
-        "login-hint",
-        "The account to use (user principal name): pre-fills the browser sign-in and keeps "
-        "this account's tokens apart from others'.",
-        metavar="USER",
-    ),
-)
 
-
-class AksProvider(Provider):
-    NAME = "aks"
-    server_in_key = False  # one login serves every cluster (see Provider)
-
-    def login_seconds(self) -> float:
-        if self.options.get("login") == "interactive":
-            return BROWSER_LOGIN_SECONDS
-        return DEVICE_CODE_SECONDS
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         tenant = str(self.options.get("tenant_id") or "")
         if not tenant:
@@ -116,8 +40,6 @@ class AksProvider(Provider):
         scopes = [f"{server_id}/.default"]
         hint = self.options.get("login_hint") or None
         route_sdk_logs()
-        import msal
-
         http_cache: dict[str, Any] = {}
         cache = msal.SerializableTokenCache()
         blob = ctx.previous.refresh.get("msalCache") if ctx.previous is not None else None
@@ -177,8 +99,6 @@ class AksProvider(Provider):
     # -- MSAL ------------------------------------------------------------------------------
 
     def _app(self, cache: Any, tenant: str, ctx: FetchContext, http_cache: dict[str, Any]) -> Any:
-        import msal
-
         host = authority_host(self.options.get("authority_host"))
         return self._call(
             msal.PublicClientApplication,
@@ -224,8 +144,6 @@ class AksProvider(Provider):
     def _browser_login(
         self, app: Any, scopes: list[str], hint: str | None, ctx: FetchContext
     ) -> dict[str, Any]:
-        from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
-
         ctx.prompter.require_person("an Entra ID sign-in in a browser")
 
         def launching(**_: Any) -> None:
@@ -252,9 +170,6 @@ class AksProvider(Provider):
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """An MSAL call, its failures turned into one-line errors without secrets."""
-        import msal
-        import requests
-
         try:
             return fn(*args, **kwargs)
         except msal.exceptions.MsalServiceError as exc:
@@ -277,9 +192,6 @@ class AksProvider(Provider):
                 f"Entra ID authority unusable: {log.redact(str(exc))}",
                 hint="check --tenant-id and --authority-host",
             ) from None
-
-
-PROVIDER = AksProvider
 
 
 def _pick_account(accounts: list[dict[str, Any]], tenant: str) -> dict[str, Any] | None:

@@ -1,36 +1,23 @@
-"""aws: an EKS bearer token, as aws-iam-authenticator and `aws eks get-token` make it.
-
-    token = "k8s-aws-v1." + base64url_nopad(presigned STS GetCallerIdentity URL)
-
-The URL is signed (SigV4, query string) with the header `x-k8s-aws-id: <cluster id>` among the
-signed headers: EKS re-sends its own cluster id to STS, so a token made for another cluster
-fails STS's signature check. Signing is local: botocore's credential chain and SigV4 signer,
-no STS client (loading a client's service model costs more than the rest together).
-
-With --role-arn the base credentials first assume the role; the session credentials are kept
-as refresh material and reused until 5 minutes before they expire, so the role is assumed
-once per session, not once per kubectl command. The same holds for roles that botocore
-assumes from a profile (role_arn/source_profile, mfa_serial): its assume-role cache lives in
-our cache entry, so an MFA code is asked once per session.
-
-Reported expiry: the earlier of now + 14 minutes (STS honours a presigned GetCallerIdentity
-for 15 minutes after X-Amz-Date, whatever X-Amz-Expires says) and the signing credentials'
-expiry (a presigned URL dies with its credentials).
-"""
+"""Signing EKS tokens with botocore, and assuming roles (see the package docstring)."""
 
 from __future__ import annotations
 
+import base64
 import os
+from typing import Any
+
+import botocore.config
+import botocore.exceptions
+import botocore.session
+from botocore.auth import SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
 
 from credplugin.credential import Credential
 from credplugin.errors import InteractionRequired, UpstreamError, UsageError
-from credplugin.options import Option
-from credplugin.providers.base import FetchContext, Provider
-
-TYPE_CHECKING = False  # the module is imported on cache hits: no typing at runtime
-if TYPE_CHECKING:
-    from collections.abc import Mapping
-    from typing import Any
+from credplugin.providers import base
+from credplugin.providers.base import FetchContext
+from credplugin.urlhost import host_port
 
 TOKEN_PREFIX = "k8s-aws-v1."  # noqa: S105 - a format prefix
 CLUSTER_ID_HEADER = "x-k8s-aws-id"
@@ -59,58 +46,8 @@ PARTITIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ),
 )
 
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "cluster-id",
-        "EKS cluster name (the x-k8s-aws-id the token is bound to).",
-        aliases=("-i", "--cluster-name"),
-        metavar="NAME",
-    ),
-    Option(
-        "region",
-        "STS region [default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's region, the "
-        "region in an EKS server URL, us-east-1].",
-    ),
-    Option("profile", "AWS shared-config profile.", envvar="AWS_PROFILE"),
-    Option("role-arn", "Assume this role before signing.", aliases=("-r", "--role"), metavar="ARN"),
-    Option("external-id", "ExternalId for AssumeRole.", aliases=("-e",), metavar="ID"),
-    Option(
-        "session-name",
-        "RoleSessionName for AssumeRole.",
-        aliases=("-s",),
-        default="credplugin",
-        metavar="NAME",
-    ),
-    Option(
-        "duration",
-        "DurationSeconds for AssumeRole.",
-        type="int",
-        default=3600,
-        metavar="SECONDS",
-    ),
-    Option(
-        "sts-endpoint",
-        "STS endpoint URL for AssumeRole only (VPC endpoints); the token is always signed "
-        "for the regional STS host that EKS accepts.",
-        envvar="AWS_ENDPOINT_URL_STS",
-        metavar="URL",
-        trusted=True,
-    ),
-)
 
-
-def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Files whose change means a possibly different AWS identity (see runner key)."""
-    home = os.path.expanduser("~")
-    return [
-        environ.get("AWS_CONFIG_FILE") or os.path.join(home, ".aws", "config"),
-        environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join(home, ".aws", "credentials"),
-    ]
-
-
-class AwsProvider(Provider):
-    NAME = "aws"
-
+class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         cluster_id = self.options.get("cluster_id")
         if not cluster_id:
@@ -157,8 +94,6 @@ class AwsProvider(Provider):
     # -- the pieces ----------------------------------------------------------------------
 
     def _session(self, ctx: FetchContext, previous: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        import botocore.exceptions
-        import botocore.session
 
         try:
             session = botocore.session.Session(profile=self.options.get("profile") or None)
@@ -183,7 +118,6 @@ class AwsProvider(Provider):
 
     def _base_credentials(self, session: Any) -> tuple[Any, float | None]:
         """Frozen base credentials and when they expire (None: static keys)."""
-        import botocore.exceptions
 
         profile = self.options.get("profile") or os.environ.get("AWS_PROFILE") or "default"
         try:
@@ -218,8 +152,6 @@ class AwsProvider(Provider):
     def _assume_role(
         self, session: Any, base: Any, role_arn: str, region: str, ctx: FetchContext
     ) -> dict[str, Any]:
-        import botocore.config
-        import botocore.exceptions
 
         params: dict[str, Any] = {
             "RoleArn": role_arn,
@@ -261,19 +193,12 @@ class AwsProvider(Provider):
         }
 
 
-PROVIDER = AwsProvider
-
-
 # -- token ---------------------------------------------------------------------------------
 
 
 def presign_token(credentials: Any, cluster_id: str, region: str, dns_suffix: str) -> str:
     """The EKS token for `cluster_id`, signed with `credentials` (access_key, secret_key,
     token) for the regional STS host of `region`."""
-    import base64
-
-    from botocore.auth import SigV4QueryAuth
-    from botocore.awsrequest import AWSRequest
 
     request = AWSRequest(
         method="GET",
@@ -308,8 +233,6 @@ def region_from_server(server: str | None) -> str | None:
     """`https://ABC.gr7.eu-west-1.eks.amazonaws.com` -> eu-west-1 (also .cn hosts)."""
     if not server:
         return None
-    from credplugin.urlhost import host_port
-
     labels = host_port(server)[0].lower().split(".")
     if "eks" in labels:
         index = labels.index("eks")
@@ -322,8 +245,6 @@ def region_from_server(server: str | None) -> str | None:
 
 
 def _frozen(assumed: dict[str, Any]) -> Any:
-    from botocore.credentials import ReadOnlyCredentials
-
     return ReadOnlyCredentials(
         assumed["accessKeyId"], assumed["secretAccessKey"], assumed["sessionToken"]
     )

@@ -1,0 +1,97 @@
+"""google: a Google OAuth2 access token for the signed-in user, for GKE.
+
+Backstage's `google` provider sends the access token of the person signed in to Backstage
+with Google. Here the person is the one at the terminal, in one of two ways:
+
+* by default, their Application Default Credentials: the refresh token that
+  `gcloud auth application-default login` keeps in $CLOUDSDK_CONFIG (or that
+  $GOOGLE_APPLICATION_CREDENTIALS names), refreshed through google-auth. The file's
+  `token_uri` is honoured; google-auth's own loaders would replace it with Google's;
+* with --login, a sign-in of our own: the authorization-code flow with PKCE (S256) on a
+  loopback redirect (127.0.0.1, a random port), for a Desktop-app OAuth client
+  (--client-id/--client-secret). The browser opens through Python's webbrowser (so
+  $BROWSER works) and the URL is also printed on stderr. The refresh token is kept in our
+  cache entry, so later tokens need no browser until Google revokes it.
+
+The token is cached until near its expiry (an hour); scopes default to cloud-platform and
+userinfo.email (GKE identifies the user by the token's email; gcloud's ADC login grants
+both). Backstage asks for cloud-platform.read-only: `--scopes cloud-platform.read-only`,
+which the login must have granted.
+"""
+
+from __future__ import annotations
+
+from credplugin.cloud.google_adc import GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, credentials_path
+from credplugin.options import Option
+from credplugin.providers.base import Declaration
+
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
+
+# How long a person has to finish signing in, in the browser.
+LOGIN_WAIT_SECONDS = 300.0
+
+
+def login_seconds(values: Mapping[str, Any]) -> float:
+    return LOGIN_WAIT_SECONDS if values.get("login") else 0.0
+
+
+def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """Signing in again as someone else rewrites the ADC file: not the same cache entry."""
+    if options.get("login"):
+        return []
+    return [credentials_path(environ)]
+
+
+PROVIDER = Declaration(
+    __name__,
+    name="google",
+    summary="Google OAuth2 access token for the signed-in user.",
+    side="client",
+    identity_env=("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"),
+    identity_files=identity_files,
+    login_seconds=login_seconds,
+    options=(
+        Option(
+            "login",
+            "Sign in with a browser (auth code + PKCE on a loopback redirect) instead of using "
+            "gcloud's Application Default Credentials; needs --client-id.",
+            type="flag",
+        ),
+        Option(
+            "client-id",
+            "OAuth client id of a Desktop-app client, for --login.",
+            metavar="ID",
+        ),
+        Option(
+            "client-secret",
+            "Its client secret (Google issues one to Desktop apps too), for --login (prefer "
+            "$GOOGLE_CLIENT_SECRET: argv is visible to other users of the machine).",
+            metavar="SECRET",
+            envvar="GOOGLE_CLIENT_SECRET",
+            secret=True,
+        ),
+        Option(
+            "scopes",
+            "OAuth2 scopes, comma-separated or repeated; short names get the "
+            "https://www.googleapis.com/auth/ prefix [default: cloud-platform,userinfo.email].",
+            multiple=True,
+            metavar="S,...",
+        ),
+        Option(
+            "token-uri",
+            f"Token endpoint [default: the credentials file's token_uri, else {GOOGLE_TOKEN_URI}].",
+            metavar="URL",
+            trusted=True,
+        ),
+        Option(
+            "auth-uri",
+            f"Authorization endpoint for --login [default: {GOOGLE_AUTH_URI}].",
+            metavar="URL",
+            trusted=True,
+        ),
+    ),
+)
