@@ -14,7 +14,7 @@ import click
 from click.core import ParameterSource
 
 from credplugin import __version__, registry, runner
-from credplugin.options import COMMON_OPTIONS, Option
+from credplugin.options import ALLOWED, COMMON_OPTIONS, Option
 from credplugin.providers.base import Declaration
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -26,6 +26,10 @@ def click_option(opt: Option) -> click.Option:
     help_text = opt.help
     if opt.envvar:
         help_text += f" [env: {opt.envvar}]"
+    if opt.required:
+        help_text += " [required]"
+    if opt.cluster == ALLOWED:
+        help_text += " [the cluster's exec extension may set it]"
     kwargs: dict[str, Any] = {"help": help_text, "hidden": opt.hidden, "multiple": opt.multiple}
     if opt.type == "flag":
         kwargs["is_flag"] = True

@@ -14,14 +14,14 @@ import os
 from credplugin import log
 from credplugin.cache import CacheStore, default_dir, make_key
 from credplugin.errors import UsageError
-from credplugin.options import COMMON_OPTIONS, resolve
+from credplugin.options import ALLOWED, COMMON_OPTIONS, resolve
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from typing import Any
 
-    from credplugin.options import Option
+    from credplugin.options import Option, Refused
     from credplugin.providers.base import Declaration, Fetcher
 
 # Bump to orphan every cache entry when the key's make-up changes.
@@ -42,15 +42,22 @@ class Invocation:
         environ: Mapping[str, str],
     ) -> None:
         options = provider.options + COMMON_OPTIONS
-        values, sources = resolve(options, command_line, cluster_config, environ)
-        _check_bounds(options, values)
-        _warn_unknown_config(options, cluster_config)
+        values, sources, refused = resolve(options, command_line, cluster_config, environ)
         self.provider = provider
         self.values = values
         self.sources = sources
         self.environ = environ
         self.server: str | None = request_server or values.get("server")
         self._key: str | None = None
+        cluster = self.server or "(no server)"
+        for item in refused:
+            log.warn(
+                f"ignored {item.option.name!r} in the exec extension of cluster {cluster}: "
+                f"a cluster entry may not set {item.option.flag} ({item.why})"
+            )
+        _check_bounds(options, values)
+        _check_required(provider, values, refused)
+        _warn_unknown_config(options, cluster_config)
 
     @property
     def cached(self) -> bool:
@@ -175,6 +182,27 @@ def _check_bounds(options: tuple[Option, ...], values: Mapping[str, Any]) -> Non
             raise UsageError(
                 f"--{opt.name} must be between 0 and {MAX_SECONDS:.0f} seconds, not {value}"
             )
+
+
+def _check_required(
+    provider: Declaration, values: Mapping[str, Any], refused: list[Refused]
+) -> None:
+    """A usage error naming the first required option without a value, and where it could
+    come from; when the cluster entry set it but may not, that too."""
+    for opt in provider.options:
+        if not opt.required or values[opt.dest] not in (None, "", []):
+            continue
+        ways = [f"pass {opt.flag} {opt.metavar or 'VALUE'} in the exec args"]
+        if opt.envvar:
+            ways.append(f"set ${opt.envvar}")
+        if opt.cluster == ALLOWED:
+            ways.append(f"put {opt.name} in the cluster's exec extension")
+        if any(item.option is opt for item in refused):
+            ways.append(
+                f"to take it from the cluster's exec extension, add --allow-cluster-option "
+                f"{opt.name} to the exec args"
+            )
+        raise UsageError(f"{provider.name} needs {opt.flag}", hint=", or ".join(ways))
 
 
 def _warn_unknown_config(options: tuple[Option, ...], config: Mapping[str, Any]) -> None:

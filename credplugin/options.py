@@ -7,6 +7,23 @@ importing click costs more than starting Python, and a cache hit must not pay fo
 Values resolve with the precedence the exec protocol needs, so that one kubeconfig user entry
 can serve many clusters: command line > cluster config (`spec.cluster.config`) > environment
 variable > default.
+
+The cluster config is the cluster entry's `client.authentication.k8s.io/exec` extension, and a
+cluster entry is often handed out by the cluster's owner, while the user entry (args, env) is
+the user's own. So each option says who may set it (`cluster`):
+
+    ALLOWED   the cluster entry may: the value addresses the cluster (the EKS cluster name,
+              its region), and can neither widen what the token grants nor send a secret
+              elsewhere;
+    OPT_IN    the user entry only, unless it names the option in --allow-cluster-option (a
+              user who shares one user entry across clusters of one owner): anything that
+              decides whose credential is issued (identity, role, account, tenant, issuer,
+              client, audience, scope, impersonation, grant, request parameters);
+    NEVER     the user entry only, always: a local file, program or variable, an endpoint
+              that receives credentials, or how credplugin itself runs (cache, logging).
+
+A value the cluster entry may not set is ignored with a warning; the user's own value, if
+any, is used.
 """
 
 from __future__ import annotations
@@ -23,12 +40,18 @@ if TYPE_CHECKING:
     OptionType = Literal["str", "int", "float", "flag", "choice", "count"]
 
 
+ALLOWED = "allowed"
+OPT_IN = "opt-in"
+NEVER = "never"
+
+
 class Option:
     """One command-line option: `--name VALUE` (or a flag), plus any alias spellings."""
 
     __slots__ = (
         "aliases",
         "choices",
+        "cluster",
         "default",
         "envvar",
         "help",
@@ -39,7 +62,6 @@ class Option:
         "name",
         "required",
         "secret",
-        "trusted",
         "type",
     )
 
@@ -58,7 +80,7 @@ class Option:
         identity: bool = True,
         secret: bool = False,
         hidden: bool = False,
-        trusted: bool = False,
+        cluster: str = "opt-in",
         required: bool = False,
     ) -> None:
         self.name = name
@@ -78,10 +100,10 @@ class Option:
         # The provider cannot work without a value (from any source): doctor and --help say
         # so, and the fetch refuses with a usage error naming it.
         self.required = required
-        # Only from the command line, never from a cluster's exec extension: it names a
-        # file, variable or program to use, or an endpoint that receives credentials, and a
-        # cluster entry (often handed out by the cluster's owner) must not choose those.
-        self.trusted = trusted
+        # Whether a cluster's exec extension may set it: ALLOWED, OPT_IN or NEVER (above).
+        if cluster not in (ALLOWED, OPT_IN, NEVER):
+            raise ValueError(f"--{name}: cluster={cluster!r}")
+        self.cluster = cluster
 
     def __repr__(self) -> str:
         return f"Option({self.name!r})"
@@ -147,7 +169,7 @@ def _json_scalar_text(value: Any) -> str:
 
 
 # Options every provider subcommand takes. Only the hidden --server changes which credential
-# is issued: it is hashed into the cache key.
+# is issued: it is hashed into the cache key. None may come from a cluster entry.
 COMMON_OPTIONS: tuple[Option, ...] = (
     Option(
         "cache-dir",
@@ -155,14 +177,21 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "~/.kube/cache/credplugin].",
         metavar="DIR",
         identity=False,
-        trusted=True,
+        cluster=NEVER,
     ),
-    Option("no-cache", "Neither read nor write the token cache.", type="flag", identity=False),
+    Option(
+        "no-cache",
+        "Neither read nor write the token cache.",
+        type="flag",
+        identity=False,
+        cluster=NEVER,
+    ),
     Option(
         "force-refresh",
         "Fetch a new credential even if the cached one is still fresh.",
         type="flag",
         identity=False,
+        cluster=NEVER,
     ),
     Option(
         "refresh-margin",
@@ -171,6 +200,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         default=300.0,
         metavar="SECONDS",
         identity=False,
+        cluster=NEVER,
     ),
     Option(
         "api-version",
@@ -179,6 +209,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         choices=("v1", "v1beta1"),
         metavar="v1|v1beta1",
         identity=False,
+        cluster=NEVER,
     ),
     Option(
         "timeout",
@@ -187,6 +218,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         default=30.0,
         metavar="SECONDS",
         identity=False,
+        cluster=NEVER,
     ),
     Option(
         "server",
@@ -194,6 +226,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "(to log in by hand for a kubeconfig that sets provideClusterInfo).",
         metavar="URL",
         identity=False,
+        cluster=NEVER,
         hidden=True,
     ),
     Option(
@@ -203,6 +236,18 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         aliases=("-v",),
         default=0,
         identity=False,
+        cluster=NEVER,
+    ),
+    Option(
+        "allow-cluster-option",
+        "Let the cluster's exec extension set this option, which only the user entry may "
+        "set otherwise (repeatable, or comma-separated): for a user entry shared by clusters "
+        "you trust to choose it.",
+        multiple=True,
+        metavar="NAME",
+        envvar="CREDPLUGIN_ALLOW_CLUSTER_OPTIONS",
+        identity=False,
+        cluster=NEVER,
     ),
 )
 
@@ -283,27 +328,38 @@ def parse_argv(options: Sequence[Option], argv: Sequence[str]) -> dict[str, Any]
     return values
 
 
+class Refused:
+    """A cluster config key that was ignored, and why."""
+
+    __slots__ = ("option", "why")
+
+    def __init__(self, option: Option, why: str) -> None:
+        self.option = option
+        self.why = why
+
+
 def resolve(
     options: Sequence[Option],
     command_line: Mapping[str, Any],
     cluster_config: Mapping[str, Any],
     environ: Mapping[str, str],
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Apply the precedence rules. Returns (values by dest, where each value came from)."""
+) -> tuple[dict[str, Any], dict[str, str], list[Refused]]:
+    """Apply the precedence and the cluster entry's limits. Returns the values by dest, where
+    each value came from, and the cluster config keys that were refused."""
+    allowed = _allowed_from_cluster(options, command_line, environ)
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    refused: list[Refused] = []
     for opt in options:
         dest = opt.dest
+        from_cluster = cluster_config.get(opt.name)
+        if from_cluster is not None and opt.cluster != ALLOWED and opt.name not in allowed:
+            refused.append(Refused(opt, _why_refused(opt)))
+            from_cluster = None
         if dest in command_line:
             values[dest], sources[dest] = command_line[dest], "command line"
-        elif opt.name in cluster_config and cluster_config[opt.name] is not None:
-            if opt.trusted:
-                raise UsageError(
-                    f"the cluster's exec extension may not set {opt.flag}: it names a file, "
-                    "program or endpoint that receives credentials",
-                    hint="put it in the user's exec args instead",
-                )
-            values[dest] = _convert_config(opt, cluster_config[opt.name])
+        elif from_cluster is not None:
+            values[dest] = _convert_config(opt, from_cluster)
             sources[dest] = "cluster config"
         elif opt.envvar and environ.get(opt.envvar):
             raw = environ[opt.envvar]
@@ -314,7 +370,38 @@ def resolve(
             default = opt.default
             values[dest] = list(default or ()) if opt.multiple else default
             sources[dest] = "default"
-    return values, sources
+    return values, sources, refused
+
+
+def _allowed_from_cluster(
+    options: Sequence[Option], command_line: Mapping[str, Any], environ: Mapping[str, str]
+) -> set[str]:
+    """The names the user entry lets the cluster entry set (--allow-cluster-option), checked:
+    only OPT_IN options of this provider may be named."""
+    given = command_line.get("allow_cluster_option")
+    if given is None:
+        given = [environ.get("CREDPLUGIN_ALLOW_CLUSTER_OPTIONS") or ""]
+    names = {name.strip() for item in given for name in str(item).split(",") if name.strip()}
+    by_name = {opt.name: opt for opt in options}
+    for name in sorted(names):
+        opt = by_name.get(name.removeprefix("--"))
+        if opt is None:
+            raise UsageError(f"--allow-cluster-option {name}: there is no option --{name} here")
+        if opt.cluster == NEVER:
+            raise UsageError(
+                f"--allow-cluster-option {name}: a cluster entry may never set {opt.flag} "
+                f"({_why_refused(opt)})"
+            )
+    return {name.removeprefix("--") for name in names}
+
+
+def _why_refused(opt: Option) -> str:
+    if opt.cluster == NEVER:
+        return (
+            "it names a local file, program or variable, an endpoint that receives "
+            "credentials, or how credplugin runs"
+        )
+    return "it decides whose credential is issued"
 
 
 def _convert_config(opt: Option, raw: Any) -> Any:

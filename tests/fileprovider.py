@@ -29,7 +29,7 @@ from typing import Any
 from credplugin import runner
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, UpstreamError
-from credplugin.options import COMMON_OPTIONS, Option, parse_argv
+from credplugin.options import ALLOWED, COMMON_OPTIONS, Option, parse_argv
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
 
@@ -58,7 +58,7 @@ PROVIDER = FileDeclaration(
     options=(
         Option("upstream", "The JSON file that plays the identity provider.", metavar="FILE"),
         Option("client-secret", "A secret that must never be echoed.", secret=True),
-        Option("audience", "An identity option that cluster config may carry."),
+        Option("audience", "An identity option that cluster config may carry.", cluster=ALLOWED),
         Option("lock-wait", "Override the lock wait bound.", type="float", identity=False),
         Option("deadline", "Override the fetch deadline.", type="float", identity=False),
     ),

@@ -335,21 +335,36 @@ def test_the_public_cloud_authority_is_the_default(
 
 def test_missing_tenant_and_bad_authority_are_usage_errors(azure_env: Plugin) -> None:
     run = azure_env.run("aks")
-    assert run.returncode == 2 and "no Entra tenant" in run.stderr
+    assert run.returncode == 2 and "aks needs --tenant-id" in run.stderr
     run = azure_env.run(*aks_args(), "--authority-host", "http://login.example")
     assert run.returncode == 2 and "invalid authority host" in run.stderr
 
 
-def test_tenant_and_server_id_from_the_cluster_config(
+def test_the_cluster_entry_chooses_tenant_and_audience_only_when_the_user_allows_it(
     azure_env: Plugin, entra: EntraStandIn
 ) -> None:
     other_server = "33333333-cccc-4ccc-8ccc-333333333333"
     info = exec_info(
         V1, server="https://aks.example", config={"tenant-id": TENANT_B, "server-id": other_server}
     )
-    run, _ = login(azure_env, entra, "aks", info=info)
-    claims = entra.verify(token_of(run), other_server)
-    assert claims["tid"] == TENANT_B
+    # Not allowed: both keys are ignored, and the tenant was needed: a usage error that says
+    # how to allow it. No sign-in starts.
+    run, codes = login(azure_env, entra, "aks", info=info)
+    assert run.returncode == 2 and codes == []
+    assert "ignored 'tenant-id' in the exec extension of cluster https://aks.example" in run.stderr
+    assert "ignored 'server-id'" in run.stderr
+    assert (
+        "aks needs --tenant-id" in run.stderr and "--allow-cluster-option tenant-id" in run.stderr
+    )
+    # With the user's own tenant, the token is for the AKS server app, not the cluster's pick.
+    run, _ = login(azure_env, entra, *aks_args(), info=info)
+    assert entra.verify(token_of(run), AKS_SERVER_ID)["tid"] == TENANT_A
+    # The user entry allows both: the cluster entry's values are used.
+    run, _ = login(
+        azure_env, entra, "aks", "--allow-cluster-option", "tenant-id,server-id", info=info
+    )
+    assert "ignored" not in run.stderr
+    assert entra.verify(token_of(run), other_server)["tid"] == TENANT_B
 
 
 # -- real kubectl ----------------------------------------------------------------------------------
@@ -372,9 +387,8 @@ def test_kubectl_get_ns_with_a_device_code_login_and_an_audience_check(
         tmp_path / "kubeconfig",
         apiserver.url,
         tls.ca_b64,
-        ["aks"],
+        aks_args(),
         interactive_mode="Never",
-        cluster_config={"tenant-id": TENANT_A},
     )
     proc = subprocess.Popen(
         [KUBECTLS[0], "--kubeconfig", str(kubeconfig), "get", "ns"],
@@ -411,16 +425,13 @@ def test_kubectl_get_ns_with_a_device_code_login_and_an_audience_check(
         tmp_path / "kubeconfig-wrong",
         apiserver.url,
         tls.ca_b64,
-        ["aks", "--server-id", "44444444-dddd-4ddd-8ddd-444444444444"],
-        cluster_config={"tenant-id": TENANT_A},
+        aks_args(TENANT_A, "--server-id", "44444444-dddd-4ddd-8ddd-444444444444"),
     )
     run, _ = login(
         azure_env,
         entra,
-        "aks",
-        "--server-id",
-        "44444444-dddd-4ddd-8ddd-444444444444",
-        info=exec_info(V1, server=apiserver.url, config={"tenant-id": TENANT_A}),
+        *aks_args(TENANT_A, "--server-id", "44444444-dddd-4ddd-8ddd-444444444444"),
+        info=exec_info(V1, server=apiserver.url),
     )
     run.credential()
     result = run_kubectl(KUBECTLS[0], wrong, "get", "ns", env=azure_env.env)

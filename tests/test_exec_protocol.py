@@ -232,10 +232,19 @@ def test_usage_errors_come_from_click_with_exit_2(plugin: Plugin) -> None:
 
 
 def test_bad_cluster_config_value_is_a_usage_error(plugin: Plugin, token_path: Path) -> None:
-    info = exec_info(V1, server="https://x", config={"timeout": "soon"})
-    run = plugin.run("service-account", "--token-file", str(token_path), exec_info=info)
+    info = exec_info(V1, server="https://x", config={"region": ["not", "a", "string"]})
+    run = plugin.run("aws", "--cluster-id", "c", exec_info=info)
     assert run.returncode == 2 and run.stdout == ""
-    assert "invalid value for --timeout (from cluster config key 'timeout')" in run.stderr
+    assert "invalid value for --region (from cluster config key 'region')" in run.stderr
+
+
+def test_a_cluster_entry_may_not_set_how_credplugin_runs(plugin: Plugin, token_path: Path) -> None:
+    """timeout, cache, logging: the user's, even with a malformed value in the extension."""
+    info = exec_info(V1, server="https://x", config={"timeout": "soon", "no-cache": True})
+    run = plugin.run("service-account", "--token-file", str(token_path), exec_info=info)
+    assert run.credential()["status"]["token"] == token_path.read_text()
+    lines = [line for line in run.stderr.splitlines() if "exec extension" in line]
+    assert len(lines) == 2 and "'timeout'" in lines[1] and "'no-cache'" in lines[0]
 
 
 def test_version(plugin: Plugin) -> None:

@@ -88,7 +88,7 @@ def test_a_cluster_entry_cannot_make_the_plugin_send_a_local_file(
     )
     result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=plugin.env)
     assert result.returncode != 0
-    assert "the cluster's exec extension may not set --token-file" in result.stderr
+    assert "a cluster entry may not set --token-file" in result.stderr
     assert apiserver.requests == []
 
 

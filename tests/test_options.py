@@ -14,15 +14,16 @@ from hypothesis import strategies as st
 from credplugin import registry
 from credplugin.cli import click_option, provider_command
 from credplugin.errors import UsageError
-from credplugin.options import COMMON_OPTIONS, Option, parse_argv, resolve
+from credplugin.options import ALLOWED, COMMON_OPTIONS, NEVER, OPT_IN, Option, parse_argv, resolve
 
-NAME = Option("name", "A string.", aliases=("-n",))
-FORCE = Option("force", "A flag.", type="flag", aliases=("-f",))
-RETRIES = Option("retries", "An int.", type="int")
-RATIO = Option("ratio", "A float.", type="float")
-MODE = Option("mode", "A choice.", type="choice", choices=("fast", "slow"))
-SCOPE = Option("scope", "Repeatable.", multiple=True, aliases=("-s",))
-LEVEL = Option("level", "Repeatable int.", type="int", multiple=True)
+# The cluster entry may set these: resolve's conversion of cluster config is tested on them.
+NAME = Option("name", "A string.", aliases=("-n",), cluster=ALLOWED)
+FORCE = Option("force", "A flag.", type="flag", aliases=("-f",), cluster=ALLOWED)
+RETRIES = Option("retries", "An int.", type="int", cluster=ALLOWED)
+RATIO = Option("ratio", "A float.", type="float", cluster=ALLOWED)
+MODE = Option("mode", "A choice.", type="choice", choices=("fast", "slow"), cluster=ALLOWED)
+SCOPE = Option("scope", "Repeatable.", multiple=True, aliases=("-s",), cluster=ALLOWED)
+LEVEL = Option("level", "Repeatable int.", type="int", multiple=True, cluster=ALLOWED)
 VERBOSE = Option("verbose", "Counted.", type="count", aliases=("-v",), default=0)
 OPTS = (NAME, FORCE, RETRIES, RATIO, MODE, SCOPE, LEVEL, VERBOSE)
 
@@ -190,11 +191,11 @@ def test_a_value_that_does_not_convert_is_a_usage_error_naming_the_option(
 
 
 SECRET_OPTIONS = [
-    pytest.param(Option("pin", "h", type="int", secret=True), id="int"),
-    pytest.param(Option("weight", "h", type="float", secret=True), id="float"),
-    pytest.param(Option("enabled", "h", type="flag", secret=True), id="flag"),
+    pytest.param(Option("pin", "h", type="int", secret=True, cluster=ALLOWED), id="int"),
+    pytest.param(Option("weight", "h", type="float", secret=True, cluster=ALLOWED), id="float"),
+    pytest.param(Option("enabled", "h", type="flag", secret=True, cluster=ALLOWED), id="flag"),
     pytest.param(
-        Option("kind", "h", type="choice", choices=("a", "b"), secret=True),
+        Option("kind", "h", type="choice", choices=("a", "b"), secret=True, cluster=ALLOWED),
         id="choice",
     ),
 ]
@@ -410,7 +411,9 @@ def test_clustered_short_options_are_read_like_click(
 
 # -- resolve: precedence -----------------------------------------------------------------------
 
-REGION = Option("token-region", "A string.", envvar="T_REGION", default="from-default")
+REGION = Option(
+    "token-region", "A string.", envvar="T_REGION", default="from-default", cluster=ALLOWED
+)
 
 PRECEDENCE = [
     pytest.param(True, True, True, "from-cli", "command line", id="cli over config, env, default"),
@@ -428,7 +431,7 @@ PRECEDENCE = [
 def test_resolve_precedence_is_cli_then_config_then_env_then_default(
     cli: bool, config: bool, env: bool, value: str, source: str
 ) -> None:
-    values, sources = resolve(
+    values, sources, _ = resolve(
         (REGION,),
         {"token_region": "from-cli"} if cli else {},
         {"token-region": "from-config"} if config else {},
@@ -439,24 +442,24 @@ def test_resolve_precedence_is_cli_then_config_then_env_then_default(
 
 
 def test_resolve_reads_cluster_config_by_option_name_and_cli_by_dest() -> None:
-    values, _ = resolve((REGION,), {"token-region": "wrong"}, {"token_region": "wrong"}, {})
+    values, _, _ = resolve((REGION,), {"token-region": "wrong"}, {"token_region": "wrong"}, {})
     assert values == {"token_region": "from-default"}
 
 
 def test_a_null_cluster_config_value_falls_through_to_env_then_default() -> None:
-    values, sources = resolve((REGION,), {}, {"token-region": None}, {"T_REGION": "from-env"})
+    values, sources, _ = resolve((REGION,), {}, {"token-region": None}, {"T_REGION": "from-env"})
     assert (values, sources) == ({"token_region": "from-env"}, {"token_region": "$T_REGION"})
-    values, sources = resolve((REGION,), {}, {"token-region": None}, {})
+    values, sources, _ = resolve((REGION,), {}, {"token-region": None}, {})
     assert (values, sources) == ({"token_region": "from-default"}, {"token_region": "default"})
 
 
 def test_an_empty_environment_variable_falls_through_to_the_default() -> None:
-    values, sources = resolve((REGION,), {}, {}, {"T_REGION": ""})
+    values, sources, _ = resolve((REGION,), {}, {}, {"T_REGION": ""})
     assert (values, sources) == ({"token_region": "from-default"}, {"token_region": "default"})
 
 
 def test_resolve_gives_every_option_a_value_and_a_source() -> None:
-    values, sources = resolve(COMMON_OPTIONS, {"verbose": 2}, {}, {})
+    values, sources, _ = resolve(COMMON_OPTIONS, {"verbose": 2}, {}, {})
     assert set(values) == set(sources) == {o.dest for o in COMMON_OPTIONS}
     assert values["verbose"] == 2 and sources["verbose"] == "command line"
     assert values["timeout"] == 30.0 and values["refresh_margin"] == 300.0
@@ -464,12 +467,12 @@ def test_resolve_gives_every_option_a_value_and_a_source() -> None:
 
 
 def test_command_line_values_are_taken_as_already_typed() -> None:
-    values, _ = resolve((RATIO, SCOPE), {"ratio": 2.5, "scope": ["a"]}, {"ratio": "9"}, {})
+    values, _, _ = resolve((RATIO, SCOPE), {"ratio": 2.5, "scope": ["a"]}, {"ratio": "9"}, {})
     assert values == {"ratio": 2.5, "scope": ["a"]}
 
 
 def test_unknown_cluster_config_keys_are_ignored_by_resolve() -> None:
-    values, _ = resolve((NAME,), {}, {"unheard-of": [1, 2], "name": "n"}, {})
+    values, _, _ = resolve((NAME,), {}, {"unheard-of": [1, 2], "name": "n"}, {})
     assert values == {"name": "n"}
 
 
@@ -504,7 +507,7 @@ def test_unknown_cluster_config_keys_are_ignored_by_resolve() -> None:
 def test_cluster_config_json_values_are_converted_to_the_option_type(
     opt: Option, raw: Any, expected: Any
 ) -> None:
-    values, sources = resolve((opt,), {}, {opt.name: raw}, {})
+    values, sources, _ = resolve((opt,), {}, {opt.name: raw}, {})
     assert repr(values[opt.dest]) == repr(expected)
     assert sources[opt.dest] == "cluster config"
 
@@ -551,7 +554,7 @@ def test_environment_values_are_converted_to_the_option_type() -> None:
         Option("force", "h", type="flag", envvar="T_FORCE"),
         Option("scope", "h", multiple=True, envvar="T_SCOPE"),
     )
-    values, sources = resolve(
+    values, sources, _ = resolve(
         options, {}, {}, {"T_RATIO": "0.25", "T_FORCE": "on", "T_SCOPE": "a b"}
     )
     assert values == {"ratio": 0.25, "force": True, "scope": ["a b"]}
@@ -566,9 +569,62 @@ def test_a_bad_environment_value_is_a_usage_error_naming_the_variable() -> None:
 
 def test_multiple_defaults_become_a_new_list_each_time() -> None:
     opt = Option("scope", "h", multiple=True, default=("a", "b"))
-    first, _ = resolve((opt,), {}, {}, {})
+    first, _, _ = resolve((opt,), {}, {}, {})
     assert first == {"scope": ["a", "b"]}
     first["scope"].append("c")
-    second, _ = resolve((opt,), {}, {}, {})
+    second, _, _ = resolve((opt,), {}, {}, {})
     assert second == {"scope": ["a", "b"]}
     assert resolve((SCOPE,), {}, {}, {})[0] == {"scope": []}
+
+
+# -- resolve: what a cluster entry may set ---------------------------------------------------
+
+ROLE = Option("role", "Decides the identity.", envvar="T_ROLE")
+KEY_FILE = Option("key-file", "A local file.", cluster=NEVER)
+CLUSTER = Option("cluster", "Addresses the cluster.", cluster=ALLOWED)
+ALLOW = next(o for o in COMMON_OPTIONS if o.name == "allow-cluster-option")
+TRUST = (ROLE, KEY_FILE, CLUSTER, ALLOW)
+
+
+def test_by_default_an_option_is_the_user_entrys() -> None:
+    assert Option("x", "h").cluster == OPT_IN
+    assert all(o.cluster == NEVER for o in COMMON_OPTIONS)
+
+
+def test_a_refused_cluster_value_falls_through_to_the_users_own() -> None:
+    config = {"role": "attacker", "key-file": "/etc/shadow", "cluster": "c1"}
+    values, sources, refused = resolve(TRUST, {}, config, {"T_ROLE": "mine"})
+    assert values["role"] == "mine" and sources["role"] == "$T_ROLE"
+    assert values["key_file"] is None and values["cluster"] == "c1"
+    assert {(r.option.name, r.why.split(" ")[0]) for r in refused} == {
+        ("role", "it"),
+        ("key-file", "it"),
+    }
+    assert "whose credential" in next(r.why for r in refused if r.option is ROLE)
+
+
+def test_the_user_entry_may_let_the_cluster_set_an_opt_in_option() -> None:
+    config = {"role": "theirs", "key-file": "/etc/shadow"}
+    env_name = "CREDPLUGIN_ALLOW_CLUSTER_OPTIONS"
+    assert ALLOW.envvar == env_name
+    for allow_cli, env in (({"allow_cluster_option": ["role"]}, {}), ({}, {env_name: "role"})):
+        values, sources, refused = resolve(TRUST, allow_cli, config, env)
+        assert values["role"] == "theirs" and sources["role"] == "cluster config"
+        assert [r.option.name for r in refused] == ["key-file"]
+    values, _, _ = resolve(TRUST, {"allow_cluster_option": ["cluster,--role"]}, config, {})
+    assert values["role"] == "theirs"
+
+
+def test_a_cluster_entry_can_never_be_allowed_a_never_option() -> None:
+    with pytest.raises(UsageError, match="may never set --key-file"):
+        resolve(TRUST, {"allow_cluster_option": ["key-file"]}, {}, {})
+    with pytest.raises(UsageError, match="no option --nosuch"):
+        resolve(TRUST, {"allow_cluster_option": ["nosuch"]}, {}, {})
+    # The extension cannot allow itself anything.
+    values, _, refused = resolve(
+        TRUST, {}, {"allow-cluster-option": ["role"], "role": "theirs"}, {}
+    )
+    assert values["role"] is None and {r.option.name for r in refused} == {
+        "allow-cluster-option",
+        "role",
+    }

@@ -23,8 +23,9 @@ import pytest
 from credplugin import registry
 from credplugin.cache import Entry
 from credplugin.credential import Credential
+from credplugin.errors import UsageError
 from credplugin.invocation import Invocation
-from credplugin.options import COMMON_OPTIONS, Option, parse_argv
+from credplugin.options import ALLOWED, COMMON_OPTIONS, NEVER, OPT_IN, Option, parse_argv
 from credplugin.providers import base
 from credplugin.providers.base import Declaration
 from tests.conftest import V1, clean_environ, credplugin_command, exec_info
@@ -236,3 +237,76 @@ def test_a_secret_option_never_shows(name: str, option: str, environ: dict[str, 
             SECRET_VALUE
             not in invocation(provider, required_argv(provider), env).terminal_command()
         )
+
+
+# -- what a cluster entry may set ----------------------------------------------------------
+
+
+OPTIONS_BY_PROVIDER = [(p.name, o.name) for p in PROVIDERS for o in p.options + COMMON_OPTIONS]
+
+
+def config_value(opt: Option) -> Any:
+    """A JSON value for the extension that differs from anything the user entry gives."""
+    if not opt.takes_value:
+        return True
+    text = sample(opt, 1)
+    if opt.type in ("int", "float"):
+        text = str(opt.convert(text, "test") + 1)
+    return [text] if opt.multiple else text
+
+
+@pytest.mark.parametrize(("name", "option"), OPTIONS_BY_PROVIDER)
+def test_the_cluster_entry_sets_only_what_the_declaration_allows(
+    name: str, option: str, environ: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every option of every provider, set only from the extension: used when the cluster
+    may set it, else ignored with one warning naming the key and the server; an opt-in
+    option is used once the user entry allows it, a never option cannot be allowed."""
+    provider = registry.lookup(name)
+    assert provider is not None
+    opt = next(o for o in provider.options + COMMON_OPTIONS if o.name == option)
+    others = [w for o in provider.options if o.required and o is not opt for w in argv_for(o)]
+    argv = list(others)
+    raw = config_value(opt)
+    config = {option: raw}
+    if opt.required and opt.cluster != ALLOWED:
+        # Needed, and refused: a usage error that says how the user entry could allow it.
+        with pytest.raises(UsageError) as needed:
+            invocation(provider, argv, environ, config, server="https://k.example")
+        assert f"needs --{option}" in str(needed.value)
+        assert f"--allow-cluster-option {option}" in needed.value.one_line()
+        argv += argv_for(opt)
+    call = invocation(provider, argv, environ, config, server="https://k.example")
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "exec extension" in line]
+    from_cluster = call.sources[opt.dest] == "cluster config"
+    if opt.cluster == ALLOWED:
+        assert from_cluster and warnings == []
+        return
+    assert not from_cluster, f"--{option} was taken from the cluster entry"
+    assert warnings[-1:] == [
+        f"credplugin: warning: ignored {option!r} in the exec extension of cluster "
+        f"https://k.example: a cluster entry may not set --{option} "
+        f"({warnings[-1].rsplit('(', 1)[1]}"
+    ]
+    assert len(warnings) == (2 if opt.required else 1)
+    allow = [*others, "--allow-cluster-option", option]
+    if opt.cluster == OPT_IN:
+        allowed = invocation(provider, allow, environ, config)
+        assert allowed.sources[opt.dest] == "cluster config"
+        assert allowed.key != call.key or not opt.identity
+    else:
+        with pytest.raises(UsageError, match=f"may never set --{option}"):
+            invocation(provider, allow, environ, config)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_secrets_local_paths_and_endpoints_are_never_the_cluster_entrys(name: str) -> None:
+    provider = registry.lookup(name)
+    assert provider is not None
+    for opt in provider.options:
+        if opt.secret or opt.name.endswith(("-file", "-command", "-endpoint", "-uri", "-host")):
+            assert opt.cluster == NEVER, f"--{opt.name} must be NEVER"
+    allowed = {o.name for o in provider.options if o.cluster == ALLOWED}
+    # What a cluster entry may set is small, and listed here so that widening it is a
+    # decision someone makes in review.
+    assert allowed <= {"cluster-id", "region", "proxy-url"}, allowed

@@ -114,15 +114,21 @@ def test_cluster_config_may_not_name_the_token_source(plugin: Plugin, tmp_path: 
     send a local file or variable to that cluster as a bearer token."""
     secret = tmp_path / "git-credentials"
     secret.write_text("https://bob:ghp_realtoken123@github.com")
-    for config in ({"token-file": str(secret)}, {"token-env": "HOME"}):
-        info = exec_info(V1, server="https://10.0.0.1", config=config)
+    for key, value in (("token-file", str(secret)), ("token-env", "HOME")):
+        info = exec_info(V1, server="https://10.0.0.1", config={key: value})
         run = plugin.run("service-account", exec_info=info)
-        assert run.returncode == 2 and run.stdout == ""
-        assert "the cluster's exec extension may not set --token-" in run.stderr
+        # Ignored, with a warning; the user's own source (here the in-cluster default,
+        # absent outside a pod) is what is read.
+        assert run.returncode == 4 and run.stdout == ""
+        assert (
+            f"ignored '{key}' in the exec extension of cluster https://10.0.0.1: "
+            f"a cluster entry may not set --{key}"
+        ) in run.stderr
+        assert "/var/run/secrets/kubernetes.io/serviceaccount/token" in run.stderr
         assert "ghp_realtoken123" not in run.stderr
-    # The same call with the file in the user entry's own args works.
+    # The user entry's own args decide; the cluster's say is ignored even then.
     token = tmp_path / "token"
     token.write_text("argv-token")
-    info = exec_info(V1, server="https://10.0.0.1", config={"timeout": 5})
+    info = exec_info(V1, server="https://10.0.0.1", config={"token-file": str(secret)})
     doc = plugin.run("service-account", "--token-file", str(token), exec_info=info).credential()
     assert doc["status"]["token"] == "argv-token" and doc["apiVersion"] == V1

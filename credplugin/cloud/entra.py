@@ -7,7 +7,7 @@ module imports nothing heavy.
 from __future__ import annotations
 
 from credplugin.errors import UsageError
-from credplugin.options import Option
+from credplugin.options import NEVER, Option
 
 # The AKS AAD server application: the audience of every AKS cluster with Entra ID enabled.
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -24,7 +24,7 @@ AUTHORITY_HOST_OPTION = Option(
     f"Entra authority host for sovereign clouds or Azure Stack [default: {PUBLIC_CLOUD}].",
     envvar="AZURE_AUTHORITY_HOST",
     metavar="URL",
-    trusted=True,
+    cluster=NEVER,
 )
 
 

@@ -14,7 +14,7 @@ from credplugin import log
 from credplugin.cloud.azure_sdk import route_sdk_logs
 from credplugin.cloud.entra import AKS_CLIENT_ID, AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
-from credplugin.errors import LoginAbandoned, Timeout, UpstreamError, UsageError
+from credplugin.errors import LoginAbandoned, Timeout, UpstreamError
 from credplugin.providers import base
 from credplugin.providers.aks import BROWSER_LOGIN_SECONDS, DEVICE_CODE_SECONDS
 from credplugin.providers.base import FetchContext
@@ -29,13 +29,7 @@ UNANSWERED_ERRORS = frozenset(
 
 class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
-        tenant = str(self.options.get("tenant_id") or "")
-        if not tenant:
-            raise UsageError(
-                "no Entra tenant",
-                hint="pass --tenant-id (or set AZURE_TENANT_ID, or put tenant-id in the "
-                "cluster's exec extension)",
-            )
+        tenant = str(self.options["tenant_id"])  # required: the invocation checked
         server_id = str(self.options.get("server_id") or AKS_SERVER_ID)
         scopes = [f"{server_id}/.default"]
         hint = self.options.get("login_hint") or None

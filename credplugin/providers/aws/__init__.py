@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from credplugin.options import Option
+from credplugin.options import ALLOWED, NEVER, Option
 from credplugin.providers.base import Declaration
 
 TYPE_CHECKING = False  # hot path: no typing import
@@ -68,11 +68,13 @@ PROVIDER = Declaration(
             aliases=("-i", "--cluster-name"),
             metavar="NAME",
             required=True,
+            cluster=ALLOWED,
         ),
         Option(
             "region",
             "STS region [default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's region, the "
             "region in an EKS server URL, us-east-1].",
+            cluster=ALLOWED,
         ),
         Option("profile", "AWS shared-config profile.", envvar="AWS_PROFILE"),
         Option(
@@ -99,7 +101,7 @@ PROVIDER = Declaration(
             "for the regional STS host that EKS accepts.",
             envvar="AWS_ENDPOINT_URL_STS",
             metavar="URL",
-            trusted=True,
+            cluster=NEVER,
         ),
     ),
 )

@@ -49,12 +49,7 @@ PARTITIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 
 class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
-        cluster_id = self.options.get("cluster_id")
-        if not cluster_id:
-            raise UsageError(
-                "no EKS cluster name",
-                hint="pass --cluster-id NAME (or put cluster-id in the cluster's exec extension)",
-            )
+        cluster_id = str(self.options["cluster_id"])  # required: the invocation checked
         previous = dict(ctx.previous.refresh) if ctx.previous is not None else {}
         session, role_cache = self._session(ctx, previous)
         region = self._region(session, ctx.server)

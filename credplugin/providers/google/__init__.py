@@ -22,7 +22,7 @@ which the login must have granted.
 from __future__ import annotations
 
 from credplugin.cloud.google_adc import GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, credentials_path
-from credplugin.options import Option
+from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 
 TYPE_CHECKING = False  # hot path: no typing import
@@ -73,6 +73,7 @@ PROVIDER = Declaration(
             metavar="SECRET",
             envvar="GOOGLE_CLIENT_SECRET",
             secret=True,
+            cluster=NEVER,
         ),
         Option(
             "scopes",
@@ -85,13 +86,13 @@ PROVIDER = Declaration(
             "token-uri",
             f"Token endpoint [default: the credentials file's token_uri, else {GOOGLE_TOKEN_URI}].",
             metavar="URL",
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "auth-uri",
             f"Authorization endpoint for --login [default: {GOOGLE_AUTH_URI}].",
             metavar="URL",
-            trusted=True,
+            cluster=NEVER,
         ),
     ),
 )

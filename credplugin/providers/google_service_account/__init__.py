@@ -26,7 +26,7 @@ Google Cloud 169.254.169.254 often swallows packets, and google-auth would try t
 from __future__ import annotations
 
 from credplugin.cloud.google_adc import IAM_CREDENTIALS_ENDPOINT, SCOPE_PREFIX, credentials_path
-from credplugin.options import Option
+from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 
 TYPE_CHECKING = False  # hot path: no typing import
@@ -61,7 +61,7 @@ PROVIDER = Declaration(
             "Service-account key file (JSON) [default: Application Default Credentials: "
             "$GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, the metadata server].",
             metavar="FILE",
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "scopes",
@@ -84,7 +84,7 @@ PROVIDER = Declaration(
             f"{IAM_CREDENTIALS_ENDPOINT}, in the credentials' universe domain].",
             envvar="CLOUDSDK_API_ENDPOINT_OVERRIDES_IAMCREDENTIALS",
             metavar="URL",
-            trusted=True,
+            cluster=NEVER,
         ),
     ),
 )

@@ -18,7 +18,7 @@ brings the proxy up before kubectl is used.
 
 from __future__ import annotations
 
-from credplugin.options import Option
+from credplugin.options import ALLOWED, NEVER, Option
 from credplugin.providers.base import Declaration
 from credplugin.providers.local_kubectl_proxy.proxy import DEFAULT_PROXY_URL, preflight
 
@@ -35,25 +35,27 @@ PROVIDER = Declaration(
             "Where `kubectl proxy` listens [default: the cluster server when it is a loopback "
             f"http URL, else {DEFAULT_PROXY_URL}].",
             metavar="URL",
+            # Where the proxy for this cluster listens: probed, and never sent a secret.
+            cluster=ALLOWED,
         ),
         Option(
             "start",
             "Start `kubectl proxy` in the background when nothing answers at the proxy URL.",
             type="flag",
             identity=False,
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "context",
             "Kubeconfig context for a proxy started by --start.",
             identity=False,
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "kubeconfig",
             "Kubeconfig file for a proxy started by --start.",
             identity=False,
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "kubectl",
@@ -61,7 +63,7 @@ PROVIDER = Declaration(
             default="kubectl",
             metavar="PATH",
             identity=False,
-            trusted=True,
+            cluster=NEVER,
         ),
     ),
 )

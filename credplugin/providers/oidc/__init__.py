@@ -14,7 +14,7 @@ Backstage's `oidc` authProvider, as a better int128/kubelogin (whose flag names 
 
 from __future__ import annotations
 
-from credplugin.options import Option
+from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 
 GRANT_TYPES = ("authcode", "authcode-keyboard", "device-code", "password", "client-credentials")
@@ -47,6 +47,7 @@ PROVIDER = Declaration(
             aliases=("--oidc-client-secret",),
             envvar="OIDC_CLIENT_SECRET",
             secret=True,
+            cluster=NEVER,
         ),
         Option(
             "extra-scope",
@@ -69,6 +70,7 @@ PROVIDER = Declaration(
             "[default: 127.0.0.1:8000, then 127.0.0.1:18000].",
             multiple=True,
             identity=False,
+            cluster=NEVER,
             metavar="HOST:PORT",
         ),
         Option(
@@ -77,15 +79,21 @@ PROVIDER = Declaration(
             "http://127.0.0.1:PORT/ (e.g. http://localhost:8000).",
             identity=False,
             metavar="URL",
-            trusted=True,
+            cluster=NEVER,
         ),
-        Option("skip-open-browser", "Only print the login URL.", type="flag", identity=False),
+        Option(
+            "skip-open-browser",
+            "Only print the login URL.",
+            type="flag",
+            identity=False,
+            cluster=NEVER,
+        ),
         Option(
             "browser-command",
             "Command that opens the login URL (default: $BROWSER or the system browser).",
             identity=False,
             metavar="CMD",
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "use-access-token",
@@ -98,14 +106,14 @@ PROVIDER = Declaration(
             "CA bundle for the issuer's TLS certificate.",
             identity=False,
             metavar="FILE",
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "insecure-skip-tls-verify",
             "Do not verify the issuer's TLS certificate (never in production).",
             type="flag",
             identity=False,
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "auth-request-extra-params",
@@ -119,6 +127,7 @@ PROVIDER = Declaration(
             type="float",
             default=180.0,
             identity=False,
+            cluster=NEVER,
             metavar="SECONDS",
         ),
         Option("username", "Username for the password grant.", metavar="USER"),
@@ -128,6 +137,7 @@ PROVIDER = Declaration(
             type="float",
             default=5.0,
             identity=False,
+            cluster=NEVER,
             hidden=True,
         ),
     ),

@@ -21,6 +21,21 @@ from credplugin.providers.base import FetchContext
 from credplugin.tokens import decode_jwt_claims
 from credplugin.urlhost import is_loopback
 
+# What an authorization or device request carries of ours: never from extra parameters.
+RESERVED_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "request",
+        "request_uri",
+    }
+)
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 # Asymmetric algorithms only: "none" and HMAC (keyed with the public client id) never pass.
@@ -41,11 +56,8 @@ CLOCK_SKEW = 60
 
 class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
-        issuer = self.options.get("issuer_url")
-        client_id = self.options.get("client_id")
-        if not issuer or not client_id:
-            raise UsageError("oidc needs --issuer-url and --client-id")
-        client = _Client(str(issuer), str(client_id), self.options, ctx)
+        # Both required: the invocation checked.
+        client = _Client(self.options["issuer_url"], self.options["client_id"], self.options, ctx)
         refresh_token = (ctx.previous.refresh.get("refreshToken") if ctx.previous else None) or None
         if refresh_token:
             tokens = client.refresh(str(refresh_token))
@@ -194,6 +206,11 @@ class _Client:
             key, sep, value = str(item).partition("=")
             if not sep or not key:
                 raise UsageError(f"--auth-request-extra-params {item!r} is not KEY=VALUE")
+            if key in RESERVED_PARAMS:
+                raise UsageError(
+                    f"--auth-request-extra-params may not set {key!r}: credplugin sets it, and "
+                    "the login's protection (PKCE, state, nonce, the redirect) depends on it"
+                )
             extra[key] = value
         return extra
 
@@ -207,8 +224,8 @@ class _Client:
             "nonce": nonce,
             "code_challenge": pkce.challenge(verifier),
             "code_challenge_method": "S256",
-            **self._extra_params(),
         }
+        params.update(self._extra_params())
         endpoint = self._endpoint("authorization_endpoint")
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
 
@@ -277,7 +294,7 @@ class _Client:
     def device_code(self) -> dict[str, Any]:
 
         endpoint = self._endpoint("device_authorization_endpoint")
-        form = {"client_id": self.client_id, "scope": self._scopes(), **self._extra_params()}
+        form = {**self._extra_params(), "client_id": self.client_id, "scope": self._scopes()}
         response = self._request(
             "POST", endpoint, data=form, headers={"Accept": "application/json"}
         )

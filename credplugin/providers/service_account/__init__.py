@@ -8,7 +8,7 @@ JWT `exp` claim when there is one (projected tokens; legacy secret tokens have n
 
 from __future__ import annotations
 
-from credplugin.options import Option
+from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 
 IN_CLUSTER_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105
@@ -25,13 +25,13 @@ PROVIDER = Declaration(
             "token-file",
             f"Read the token from this file on every call [default: {IN_CLUSTER_TOKEN_FILE}].",
             metavar="PATH",
-            trusted=True,
+            cluster=NEVER,
         ),
         Option(
             "token-env",
             "Read the token from this environment variable instead of a file.",
             metavar="VAR",
-            trusted=True,
+            cluster=NEVER,
         ),
     ),
 )
