@@ -4,7 +4,10 @@ Guarantees, whatever else happens on the machine:
 - the directory is 0700 and every file 0600, written to a temp file and renamed into place,
   so a reader sees the old entry or the new one, never half of one;
 - a file that is a symlink, not a regular file, not ours, readable or writable by others,
-  corrupt, or filed under another key is ignored (and later replaced), never trusted;
+  hard-linked elsewhere, corrupt, filed under another key, or dated in the future is ignored
+  (and later replaced), never trusted; lock files get the same checks before we write to one;
+- a cache directory that is a symlink is used only when it leads to a private directory of
+  ours, and never made private through the link;
 - one lock per key, held across "check, fetch, write", so that many kubectl processes
   starting at once cause one upstream fetch: the others wait, then read the fresh entry.
 
@@ -30,6 +33,9 @@ if TYPE_CHECKING:
 
 FORMAT = "credplugin-cache/1"
 MAX_ENTRY_BYTES = 1 << 20
+# An entry written more than this far "in the future" was not written by us on this clock:
+# a token inside it may have died long ago, whatever its expiry says.
+CLOCK_SKEW_SECONDS = 300.0
 # A temp file this old was left by a killed process; nobody will rename it any more.
 STALE_TEMP_SECONDS = 3600.0
 LOCK_POLL_SECONDS = 0.05
@@ -133,9 +139,14 @@ class CacheStore:
         if data is None:
             return None, "no entry"
         try:
-            return Entry.from_json(key, data), "ok"
+            entry = Entry.from_json(key, data)
         except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as exc:
             return None, f"ignored: {type(exc).__name__}: {exc}"
+        latest = time.time() + CLOCK_SKEW_SECONDS
+        issued = entry.credential.issued_at
+        if entry.created_at > latest or (issued is not None and issued > latest):
+            return None, "ignored: dated in the future"
+        return entry, "ok"
 
     @staticmethod
     def _read_private_file(path: str) -> bytes | None:
@@ -147,10 +158,7 @@ class CacheStore:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise ValueError("not a regular file")
-            if st.st_uid != os.getuid():
-                raise ValueError("owned by another user")
-            if st.st_mode & 0o077:
-                raise ValueError(f"mode {stat.S_IMODE(st.st_mode):04o} is not private")
+            _check_ours(st)
             if st.st_size > MAX_ENTRY_BYTES:
                 raise ValueError("too large")
             chunks = []
@@ -166,14 +174,25 @@ class CacheStore:
     # -- writing ---------------------------------------------------------------------------
 
     def ensure_directory(self) -> None:
-        """Create the directory 0700, or tighten one of ours that is open to others."""
+        """Create the directory 0700, or tighten one of ours that is open to others. A
+        symlink is followed only to a private directory of ours, never tightened through."""
         try:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
+            link = os.lstat(self.directory)
             st = os.stat(self.directory)
         except OSError as exc:
             raise CacheUnavailable(
                 f"cannot create cache directory {self.directory}: {_describe(exc)}"
             ) from exc
+        if stat.S_ISLNK(link.st_mode):
+            if not (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()) or (st.st_mode & 0o077):
+                raise CacheUnavailable(
+                    f"cache directory {self.directory} is a symbolic link to "
+                    f"{os.path.realpath(self.directory)}, which is not a private directory of "
+                    "yours; not used",
+                    hint="point --cache-dir at a directory of your own, mode 0700",
+                )
+            return
         if not stat.S_ISDIR(st.st_mode):
             raise CacheUnavailable(f"cache path {self.directory} is not a directory")
         if st.st_uid != os.getuid():
@@ -289,10 +308,7 @@ class KeyLock:
     def __enter__(self) -> KeyLock:
         import fcntl
 
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise CacheUnavailable(f"cannot open lock file {self.path}: {_describe(exc)}") from exc
+        fd = _open_lock_file(self.path)
         start = time.monotonic()
         deadline = start + self.wait_seconds
         told = False
@@ -334,6 +350,43 @@ class KeyLock:
             # Closing the descriptor releases the flock.
             os.close(self.fd)
             self.fd = None
+
+
+def _check_ours(st: os.stat_result) -> None:
+    """Raises ValueError unless the file is ours alone: owned by us, private, one link."""
+    if st.st_uid != os.getuid():
+        raise ValueError("owned by another user")
+    if st.st_mode & 0o077:
+        raise ValueError(f"mode {stat.S_IMODE(st.st_mode):04o} is not private")
+    if st.st_nlink != 1:
+        # Another name for the same file: writing here would write there too.
+        raise ValueError("hard-linked elsewhere")
+
+
+def _open_lock_file(path: str) -> int:
+    """The lock file, opened without following a symlink; one that is not ours alone (a
+    planted hard link, another user's file, a FIFO) is replaced, never written to."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    for _ in range(3):
+        try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise CacheUnavailable(f"cannot open lock file {path}: {_describe(exc)}") from exc
+            fd = None  # a symlink: replace it below
+        if fd is not None:
+            st = os.fstat(fd)
+            try:
+                if not stat.S_ISREG(st.st_mode):
+                    raise ValueError("not a regular file")
+                _check_ours(st)
+                return fd
+            except ValueError:
+                os.close(fd)
+        # Unlinking removes only this name: the file it pointed at is left as it was.
+        _unlink_quietly(path)
+        flags |= os.O_EXCL
+    raise CacheUnavailable(f"cannot open lock file {path}: it keeps being replaced")
 
 
 def _holder(fd: int) -> str:

@@ -55,6 +55,8 @@ def loads(text: str | bytes) -> Any:
         value, end = _scan(text, start)
     except StopIteration:
         raise ValueError("expecting a JSON value") from None
+    except RecursionError:
+        raise ValueError("JSON value nested too deeply") from None
     except SystemError:
         # The C scanner raises its errors as json.decoder.JSONDecodeError, which it looks up
         # in sys.modules only: without json.decoder imported it fails with SystemError.
@@ -65,6 +67,8 @@ def loads(text: str | bytes) -> Any:
             value, end = _scan(text, start)
         except StopIteration:
             raise ValueError("expecting a JSON value") from None
+        except RecursionError:
+            raise ValueError("JSON value nested too deeply") from None
     if text[end:].strip(_WHITESPACE):
         raise ValueError("extra data after the JSON value")
     return value

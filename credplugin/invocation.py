@@ -86,6 +86,9 @@ class Invocation:
     def store(self) -> CacheStore:
         return CacheStore(self.values["cache_dir"] or default_dir(self.environ))
 
+    def fetch_seconds(self) -> float:
+        return self.provider.fetch_seconds(self.values, float(self.values["timeout"]))
+
     def deadline_seconds(self) -> float:
         return self.provider.deadline_seconds(self.values, float(self.values["timeout"]))
 

@@ -14,6 +14,28 @@ if TYPE_CHECKING:
 
 _verbosity = 0
 
+# Text from outside (an identity provider's error_description, a device code's message, an
+# SDK's exception) reaches stderr through here, and stderr is often a terminal: C0 and C1
+# controls (ESC sequences, BEL, CR, NUL) and the bidirectional overrides are shown escaped,
+# and an embedded newline cannot start a forged `credplugin:` line.
+_ESCAPES = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (
+        *range(0x00, 0x20),
+        0x7F,
+        *range(0x80, 0xA0),
+        0x2028,
+        0x2029,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
+
+
+def printable(text: str) -> str:
+    """`text` with every control character written as an escape."""
+    return text.translate(_ESCAPES)
+
 
 def set_verbosity(level: int) -> None:
     global _verbosity
@@ -26,7 +48,7 @@ def verbosity() -> int:
 
 def _emit(prefix: str, message: str) -> None:
     try:
-        sys.stderr.write(f"credplugin: {prefix}{message}\n")
+        sys.stderr.write(f"credplugin: {prefix}{printable(message)}\n")
         sys.stderr.flush()
     except (OSError, ValueError):
         pass  # stderr closed: nothing useful left to do with the message

@@ -38,14 +38,25 @@ class Prompter:
             )
 
     def ask(self, question: str, *, secret: bool = False) -> str:
-        self.require_person(question.rstrip(": "))
+        what = question.rstrip(": ")
+        self.require_person(what)
         if secret:
-            import getpass
+            import getpass  # a prompt: a person is there, and a few ms do not matter
 
-            return getpass.getpass(question, stream=sys.stderr)
+            try:
+                return getpass.getpass(question, stream=sys.stderr)
+            except EOFError:
+                # stdin is not a terminal and ran out (a pipe, /dev/null): nobody can answer.
+                raise InteractionRequired(
+                    f"{what}: no answer (stdin closed)",
+                    hint=f"run `{self.terminal_command}` in a terminal",
+                ) from None
         sys.stderr.write(question)
         sys.stderr.flush()
         line = sys.stdin.readline()
         if not line:
-            raise InteractionRequired(f"{question.rstrip(': ')}: no answer (stdin closed)")
+            raise InteractionRequired(
+                f"{what}: no answer (stdin closed)",
+                hint=f"run `{self.terminal_command}` in a terminal",
+            )
         return line.rstrip("\n")

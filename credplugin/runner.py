@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from credplugin import execinfo, hotpath, log
+from credplugin import bounds, execinfo, hotpath, log
 from credplugin.cache import CacheStore, CacheUnavailable, Entry
 from credplugin.errors import (
     CredpluginError,
@@ -23,6 +23,7 @@ from credplugin.errors import (
     LockTimeout,
     LoginAbandoned,
     Timeout,
+    UpstreamError,
     UsageError,
 )
 from credplugin.invocation import Invocation
@@ -67,6 +68,9 @@ def main(provider: Declaration, command_line: dict[str, Any], environ: Mapping[s
         return _fail(Interrupted("interrupted; nothing was cached and no lock is held"))
     except _Deadline:
         return _fail(Timeout("gave up: the credential fetch ran past its time limit"))
+    except RecursionError as exc:
+        # Only data nests this deep: an answer from outside, parsed by us or an SDK.
+        return _fail(UpstreamError("an answer was nested too deeply to read; refused"), exc)
     except Exception as exc:
         return _fail(CredpluginError(f"internal error: {type(exc).__name__}: {exc}"), exc)
     finally:
@@ -192,7 +196,15 @@ def _fetch(call: Invocation, ctx: FetchContext) -> Credential:
     signal = hotpath.signals()
 
     fetcher = call.fetcher()
+    started = time.monotonic()
     deadline = call.deadline_seconds()
+
+    def login_started() -> None:
+        left = deadline - (time.monotonic() - started)
+        if left > 0:
+            signal.setitimer(signal.ITIMER_REAL, left)
+
+    ctx.on_login = login_started
 
     def on_alarm(signum: int, frame: object) -> None:
         raise _Deadline
@@ -202,19 +214,25 @@ def _fetch(call: Invocation, ctx: FetchContext) -> Credential:
 
     previous_alarm = signal.signal(signal.SIGALRM, on_alarm)
     previous_term = signal.signal(signal.SIGTERM, on_term)
-    signal.setitimer(signal.ITIMER_REAL, deadline)
+    # Until a person's login starts, the bound of a fetch that needs nobody.
+    signal.setitimer(signal.ITIMER_REAL, min(deadline, call.fetch_seconds()))
     try:
         credential = fetcher.fetch(ctx)
     except _Deadline:
         raise Timeout(
-            f"{fetcher.name}: no credential after {deadline:.0f}s",
+            f"{fetcher.name}: no credential after {time.monotonic() - started:.0f}s",
             hint="check the network path to the identity provider, or raise --timeout",
         ) from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        ctx.on_login = None
         signal.signal(signal.SIGALRM, previous_alarm)
         signal.signal(signal.SIGTERM, previous_term)
     credential = credential.with_issued(time.time())
+    for value in (credential.expires_at, credential.issued_at):
+        # NaN fails the comparison; a provider checks what it is given, this is the net.
+        if value is not None and not (0 <= value <= bounds.LATEST):
+            raise UpstreamError(f"{fetcher.name}: the credential's times are not usable")
     if credential.identity:
         log.info(f"credential for {credential.identity} ({_time_left(credential, time.time())})")
     return credential

@@ -16,6 +16,7 @@ import jwt
 import pytest
 import requests
 
+from credplugin.errors import UpstreamError
 from tests.conftest import (
     V1,
     V1BETA1,
@@ -383,6 +384,11 @@ def test_access_token_without_lifetime_is_not_kept_forever() -> None:
     assert _access_token_expiry({"access_token": "opaque"}, now) == now + UNKNOWN_LIFETIME
     jwt_token = make_jwt({"exp": int(now) + 600})
     assert _access_token_expiry({"access_token": jwt_token}, now) == now + 600
-    assert _access_token_expiry({"access_token": "x", "expires_in": "junk"}, now) == (
-        now + UNKNOWN_LIFETIME
-    )
+    assert _access_token_expiry({"access_token": "x", "expires_in": "60"}, now) == now + 60
+    for junk in ("junk", float("nan"), float("inf"), 10**400, 1e308, -5, 0, True, None):
+        if junk is None:
+            continue
+        with pytest.raises(UpstreamError, match="expires_in"):
+            _access_token_expiry({"access_token": "x", "expires_in": junk}, now)
+    with pytest.raises(UpstreamError, match="exp"):
+        _access_token_expiry({"access_token": make_jwt({"exp": 10**400})}, now)

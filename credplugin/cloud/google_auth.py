@@ -13,7 +13,6 @@ import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import requests
 from google.auth import (
     aws,
     exceptions,
@@ -39,6 +38,7 @@ from credplugin.errors import (
     network_reason,
     os_reason,
 )
+from credplugin.flows.http import GuardedSession
 
 # The metadata server answers in milliseconds where it exists; elsewhere one short probe.
 METADATA_PROBE_SECONDS = 3.0
@@ -190,7 +190,7 @@ class GoogleTransport:
         self._warnings = warnings.catch_warnings()
         self._warnings.__enter__()
         warnings.simplefilter("ignore")
-        self._session = requests.Session()
+        self._session = GuardedSession(self.timeout)
         bound = self.timeout
 
         class TimedRequest(transport_requests.Request):

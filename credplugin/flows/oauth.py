@@ -39,7 +39,7 @@ def json_body(response: Any) -> dict[str, Any]:
     """The response's JSON object, or {} when it is not one."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return body if isinstance(body, dict) else {}
 

@@ -103,11 +103,16 @@ class Declaration:
                 return opt
         raise KeyError(f"provider {self.name} has no option --{name}")
 
+    def fetch_seconds(self, values: Mapping[str, Any], timeout: float) -> float:
+        """A hard bound on a fetch that needs no person (a refresh, a token request, STS),
+        whatever retries the SDKs do underneath: a few network calls, each bounded by
+        `timeout`. A login that starts extends it to deadline_seconds."""
+        return 3 * timeout + 5
+
     def deadline_seconds(self, values: Mapping[str, Any], timeout: float) -> float:
-        """A hard bound on one fetch, whatever retries the SDKs do underneath: a few
-        network calls, each bounded by `timeout`, plus any login."""
+        """The most one fetch may take: a person's login included."""
         login = self.login_seconds(values) if self.login_seconds is not None else 0.0
-        return login + 3 * timeout + 5
+        return login + self.fetch_seconds(values, timeout)
 
     def lock_wait_seconds(self, values: Mapping[str, Any], timeout: float) -> float:
         """How long another process waits for this provider's fetch: longer than the
@@ -147,6 +152,7 @@ class FetchContext:
     __slots__ = (
         "force_refresh",
         "interactive",
+        "on_login",
         "previous",
         "prompter",
         "server",
@@ -170,23 +176,27 @@ class FetchContext:
         # The last cached credential for this key (maybe expired): its refresh material.
         self.previous = previous
         self.force_refresh = force_refresh
+        # Called when a login that needs a person starts: the runner then gives the fetch
+        # the time a person may take.
+        self.on_login: Callable[[], None] | None = None
 
     def now(self) -> float:
         return time.time()
 
     def before_login(self, why: str) -> None:
-        """Call before starting a login that needs a person; raises LoginDeferred while the
-        cached credential is still valid and nobody is at the terminal.
+        """Call before starting a login that needs a person: it extends the fetch's time
+        bound by the login's. Raises LoginDeferred instead while the cached credential is
+        still valid and nobody is at the terminal.
 
         A background caller (a watch, Lens, k9s) would otherwise hold the per-key lock for
         minutes, blocking every other kubectl, while a good token sits in the cache. The
         runner serves that token instead; the login happens at a terminal, with
         --force-refresh, or once the token has expired."""
-        if self.interactive or self.force_refresh or self.previous is None:
-            return
-        if self.previous.is_expired(self.now()):
-            return
-        raise LoginDeferred(
-            f"{why}; a new login is due but not started in the background",
-            hint=f"run `{self.prompter.terminal_command} --force-refresh` in a terminal",
-        )
+        deferred = not (self.interactive or self.force_refresh or self.previous is None)
+        if deferred and self.previous is not None and not self.previous.is_expired(self.now()):
+            raise LoginDeferred(
+                f"{why}; a new login is due but not started in the background",
+                hint=f"run `{self.prompter.terminal_command} --force-refresh` in a terminal",
+            )
+        if self.on_login is not None:
+            self.on_login()

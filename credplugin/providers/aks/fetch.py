@@ -10,11 +10,12 @@ import msal
 import requests
 from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
 
-from credplugin import log
+from credplugin import bounds, log
 from credplugin.cloud.azure_sdk import route_sdk_logs
 from credplugin.cloud.entra import AKS_CLIENT_ID, AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, Timeout, UpstreamError
+from credplugin.flows.http import GuardedSession
 from credplugin.providers import base
 from credplugin.providers.aks import BROWSER_LOGIN_SECONDS, DEVICE_CODE_SECONDS
 from credplugin.providers.base import FetchContext
@@ -85,7 +86,7 @@ class Fetcher(base.Fetcher):
         return Credential(
             result["access_token"],
             issued_at=now,
-            expires_at=now + float(result.get("expires_in") or 0),
+            expires_at=now + bounds.lifetime(result.get("expires_in"), "Entra's expires_in"),
             identity=f"{username or 'unknown user'} (tenant {tid})",
             refresh={"msalCache": cache.serialize()},
         )
@@ -99,7 +100,8 @@ class Fetcher(base.Fetcher):
             str(self.options.get("client_id") or AKS_CLIENT_ID),
             authority=f"{host}/{tenant}",
             token_cache=cache,
-            timeout=ctx.timeout,
+            # Every answer bounded in size and time, no redirect of a token request.
+            http_client=GuardedSession(ctx.timeout),
             # Off the public cloud, instance discovery would ask login.microsoftonline.com.
             instance_discovery=None if is_public_cloud(host) else False,
             # Shared by the apps of one fetch: the tenant's metadata is fetched once.

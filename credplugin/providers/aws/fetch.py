@@ -13,6 +13,7 @@ from botocore.auth import SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 
+from credplugin import bounds
 from credplugin.credential import Credential
 from credplugin.errors import InteractionRequired, UpstreamError, UsageError
 from credplugin.providers import base
@@ -170,6 +171,7 @@ class Fetcher(base.Fetcher):
                 aws_session_token=base.token,
                 config=config,
             )
+            _read_answers_bounded(client, ctx.timeout)
             answer = client.assume_role(**params)["Credentials"]
         except botocore.exceptions.ClientError as exc:
             raise UpstreamError(
@@ -261,6 +263,29 @@ def _reusable_session(
     except (KeyError, TypeError, ValueError):
         return None
     return assumed if fresh and same and complete else None
+
+
+def _read_answers_bounded(client: Any, timeout: float) -> None:
+    """STS's answers read by us, bounded like every other endpoint's (bounds.read_body), but
+    sent through botocore's own transport, with its proxies and CA bundle: botocore itself
+    would read an answer of any size."""
+    http = client._endpoint.http_session  # botocore's transport has no public accessor
+    host = client.meta.endpoint_url
+
+    def send(request: Any, **_: Any) -> Any:
+        request.stream_output = True  # botocore reads nothing; we read below
+        response = http.send(request)
+        try:
+            body = bounds.read_body(
+                response.raw.stream(64 * 1024), f"STS at {host}", seconds=timeout
+            )
+        except BaseException:
+            response.raw.close()
+            raise
+        response._content = body  # what AWSResponse.content returns from here on
+        return response
+
+    client.meta.events.register("before-send.sts.*", send)
 
 
 def _profile_region(session: Any) -> str | None:

@@ -8,12 +8,14 @@ from typing import Any
 
 import azure.identity as identity
 from azure.core.exceptions import AzureError, ClientAuthenticationError
+from azure.core.pipeline.transport import RequestsTransport
 
 from credplugin import log
 from credplugin.cloud.azure_sdk import route_sdk_logs
 from credplugin.cloud.entra import AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
 from credplugin.errors import UpstreamError, UsageError
+from credplugin.flows.http import GuardedSession
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
 from credplugin.tokens import decode_jwt_claims
@@ -69,6 +71,13 @@ class Fetcher(base.Fetcher):
             "connection_timeout": timeout,
             "read_timeout": timeout,
             "retry_total": RETRY_TOTAL,
+            # Every answer bounded in size and time, no redirect of a token request.
+            "transport": RequestsTransport(
+                session=GuardedSession(timeout),
+                session_owner=False,
+                connection_timeout=timeout,
+                read_timeout=timeout,
+            ),
         }
         authority: dict[str, Any] = {}
         if self.options.get("authority_host"):

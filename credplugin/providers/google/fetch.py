@@ -7,10 +7,9 @@ import os
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from google.auth import exceptions
 
-from credplugin import log
+from credplugin import bounds, log
 from credplugin.cloud.google_adc import (
     DEFAULT_SCOPES,
     GOOGLE_AUTH_URI,
@@ -31,6 +30,7 @@ from credplugin.credential import Credential
 from credplugin.errors import InteractionRequired, UpstreamError, UsageError
 from credplugin.flows import oauth, pkce
 from credplugin.flows.browser import open_url
+from credplugin.flows.http import GuardedSession
 from credplugin.flows.loopback import LoopbackRedirect
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
@@ -101,6 +101,7 @@ class Fetcher(base.Fetcher):
             if renewed is not None:
                 return renewed
             refresh_token = None  # dead: never stored again
+        ctx.before_login("no stored Google sign-in works")
         ctx.prompter.require_person("signing in to Google")
         answer = login(
             ctx,
@@ -116,7 +117,7 @@ class Fetcher(base.Fetcher):
             log.warn("Google returned no refresh token: the next token will need a new sign-in")
         now = ctx.now()
         lifetime = answer.get("expires_in")
-        expires_at = now + float(lifetime) if isinstance(lifetime, (int, float)) else now + 900
+        expires_at = now + (900 if lifetime is None else bounds.lifetime(lifetime, "expires_in"))
         material = {"clientId": client_id, "account": account}
         if refresh_token:
             material["refreshToken"] = refresh_token
@@ -231,7 +232,7 @@ def _exchange(
     }
     if client_secret:
         form["client_secret"] = client_secret
-    with requests.Session() as session:
+    with GuardedSession(ctx.timeout) as session:
         response = oauth.request(session, "POST", token_uri, timeout=ctx.timeout, data=form)
     answer = oauth.json_body(response)
     if response.status_code != 200:

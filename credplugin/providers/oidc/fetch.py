@@ -8,13 +8,13 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import jwt
-import requests
 
-from credplugin import log
+from credplugin import bounds, log
 from credplugin.credential import Credential
 from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
 from credplugin.flows import oauth, pkce
 from credplugin.flows.browser import open_url
+from credplugin.flows.http import GuardedSession
 from credplugin.flows.loopback import LoopbackRedirect
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
@@ -93,7 +93,7 @@ class _Client:
         self.client_id = client_id
         self.options = options
         self.ctx = ctx
-        self.session = requests.Session()
+        self.session = GuardedSession(ctx.timeout)
         # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a
         # session's verify, but not an explicit per-request value.
         if options.get("insecure_skip_tls_verify"):
@@ -130,7 +130,7 @@ class _Client:
             raise UpstreamError(f"{url} answered HTTP {response.status_code}")
         try:
             doc = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):
             raise UpstreamError(f"{url} did not answer JSON") from None
         if not isinstance(doc, dict):
             raise UpstreamError(f"{url} did not answer a JSON object")
@@ -298,18 +298,21 @@ class _Client:
         response = self._request(
             "POST", endpoint, data=form, headers={"Accept": "application/json"}
         )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = {}
+        answer = oauth.json_body(response)
         if response.status_code != 200 or "device_code" not in answer:
             raise UpstreamError(
                 f"the device authorization request was refused: "
                 f"{answer.get('error', f'HTTP {response.status_code}')}"
             )
         device_code = str(answer["device_code"])
-        interval = float(answer.get("interval") or self.options["device_poll_interval"])
-        lifetime = float(answer.get("expires_in") or 600)
+        interval = bounds.seconds(
+            answer.get("interval") or self.options["device_poll_interval"],
+            "the device answer's interval",
+            high=300,
+        )
+        lifetime = bounds.lifetime(
+            answer.get("expires_in") or 600, "the device answer's expires_in"
+        )
         deadline = time.monotonic() + min(lifetime, float(self.options["authentication_timeout"]))
         complete = answer.get("verification_uri_complete")
         self.ctx.prompter.tell(
@@ -405,6 +408,11 @@ class _Client:
             )
         except jwt.PyJWTError as exc:
             raise UpstreamError(f"the ID token failed verification: {exc}") from exc
+        except (OverflowError, ValueError, TypeError):  # exp or iat of Infinity, NaN...
+            raise UpstreamError(
+                "the ID token failed verification: its times are not usable"
+            ) from None
+        bounds.seconds(claims["exp"], "the ID token's exp")
         if nonce is not None and not _same(claims.get("nonce"), nonce):
             raise UpstreamError("the ID token failed verification: wrong nonce")
         return claims
@@ -422,12 +430,9 @@ def _access_token_expiry(tokens: dict[str, Any], now: float) -> float:
     """From `expires_in`, else the access token's own `exp` when it is a JWT, else a short
     default: a credential without expiry would be served until someone clears the cache."""
     expires_in = tokens.get("expires_in")
-    try:
-        if expires_in is not None and float(expires_in) > 0:
-            return now + float(expires_in)
-    except (TypeError, ValueError):
-        pass
+    if expires_in is not None:
+        return now + bounds.lifetime(expires_in, "the token answer's expires_in")
     exp = decode_jwt_claims(str(tokens["access_token"])).get("exp")
-    if isinstance(exp, (int, float)) and not isinstance(exp, bool) and exp > now:
+    if exp is not None and bounds.seconds(exp, "the access token's exp") > now:
         return float(exp)
     return now + UNKNOWN_LIFETIME

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
+from credplugin import bounds
 from credplugin.credential import Credential
 from credplugin.errors import UpstreamError, UsageError, os_reason
 from credplugin.providers import base
@@ -35,7 +36,7 @@ class Fetcher(base.Fetcher):
             raise UpstreamError(f"{source} does not hold a bearer token (unexpected characters)")
 
         claims = decode_jwt_claims(token)
-        expires_at = _number(claims.get("exp"))
+        expires_at = _claim_time(claims, "exp", source)
         now = ctx.now()
         if expires_at is not None and expires_at <= now:
             minutes = (now - expires_at) / 60
@@ -48,7 +49,7 @@ class Fetcher(base.Fetcher):
         return Credential(
             token,
             expires_at=expires_at,
-            issued_at=_number(claims.get("iat")),
+            issued_at=_claim_time(claims, "iat", source),
             identity=subject if isinstance(subject, str) else None,
         )
 
@@ -84,7 +85,7 @@ def _read_token_file(path: str, *, in_cluster: bool) -> str:
     return token
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    return None
+def _claim_time(claims: dict[str, object], name: str, source: str) -> float | None:
+    """A time claim when the token has one; a token whose claim is not a time is refused."""
+    value = claims.get(name)
+    return None if value is None else bounds.seconds(value, f"the {name} claim of {source}")
