@@ -595,9 +595,13 @@ def test_output_and_merge_exclude_each_other(plugin: Plugin, backstage: Path) ->
 
 def test_substitutions_follow_backstage(tmp_path: Path) -> None:
     env = {"HOST": " api.example.com \n", "EMPTY": ""}
-    assert substitute("https://${HOST}:6443", env) == "https://api.example.com:6443"
+    url = substitute("https://${HOST}:6443", env)
+    assert isinstance(url, Ref) and url.value == "https://api.example.com:6443"
+    assert url.variables == ("HOST",)
     assert substitute("cost: $${HOST}", env) == "cost: ${HOST}"
-    assert substitute("${ HOST }", env) == Ref("env", "HOST", "api.example.com", "HOST is not set")
+    assert substitute("${ HOST }", env) == Ref(
+        "env", "HOST", "api.example.com", "HOST is not set", ("HOST",)
+    )
     missing = substitute("https://${NOPE}/${HOST}", env)
     assert isinstance(missing, Ref) and missing.value is None and missing.why == "NOPE is not set"
     (tmp_path / "sub").mkdir()
@@ -611,8 +615,11 @@ def test_substitutions_follow_backstage(tmp_path: Path) -> None:
     config = load_app_config([str(tmp_path / "app-config.yaml")], env)
     token_path = str(tmp_path / "sub" / "token.txt")  # $file relative to the included file
     assert config == {
-        "a": {"url": "https://api.example.com", "token": Ref("file", token_path, "tok")},
-        "b": Ref("env", "EMPTY", "", "EMPTY is not set"),
+        "a": {
+            "url": Ref("template", "https://${HOST}", "https://api.example.com", "", ("HOST",)),
+            "token": Ref("file", token_path, "tok"),
+        },
+        "b": Ref("env", "EMPTY", "", "EMPTY is not set", ("EMPTY",)),
     }
 
 

@@ -102,6 +102,25 @@ def test_inspect_reads_an_exec_credential_from_a_pipe(aws_plugin: Plugin) -> Non
     assert SECRET_KEY not in run.stdout
 
 
+def test_inspect_survives_hostile_tokens(plugin: Plugin) -> None:
+    """A token is anyone's text: deep nesting is no crash, control characters no terminal
+    escape."""
+
+    def part(text: str) -> str:
+        import base64
+
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    for header, payload in (("[" * 60000, '{"exp": 1}'), ('{"alg": "RS256"}', "[" * 60000)):
+        run = plugin.run("inspect", f"{part(header)}.{part(payload)}.c2ln")
+        assert run.returncode == 0 and "Traceback" not in run.stderr
+    run = plugin.run("inspect", "-", stdin="{" + '"a":{' * 60000)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    hostile = part('{"alg": "\u001b]0;owned\u0007"}') + "." + part('{"exp": 1}') + ".c2ln"
+    run = plugin.run("inspect", hostile)
+    assert "\x1b" not in run.stdout and "\x07" not in run.stdout
+
+
 def test_inspect_opaque_and_malformed(plugin: Plugin) -> None:
     assert "opaque token, 6 characters" in plugin.run("inspect", "abcdef").stdout
     run = plugin.run("inspect", "-", stdin='{"status": {}}')

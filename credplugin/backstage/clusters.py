@@ -12,7 +12,7 @@ import base64
 import binascii
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,33 @@ LOCAL_PROXY_CLUSTER = "local"
 LOCAL_PROXY_URL = "http://127.0.0.1:8001"
 # What ServiceAccountStrategy uses when no token is configured, inside a pod.
 IN_CLUSTER_CA_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"
+# Mounted secrets of a pod: a token file here is a Kubernetes token, wherever the config is.
+IN_CLUSTER_SECRETS = "/var/run/secrets/"
+# Variables that hold another service's secret: sending one to a cluster as a bearer token
+# is a leak, whatever the app-config says.
+FOREIGN_SECRET_VARIABLES = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "AZURE_PASSWORD",
+        "AZURE_FEDERATED_TOKEN_FILE",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "GOOGLE_CLIENT_SECRET",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN",
+        "OIDC_CLIENT_SECRET",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+        "GITLAB_TOKEN",
+        "VAULT_TOKEN",
+        "NPM_TOKEN",
+        "SSH_AUTH_SOCK",
+    }
+)
+FOREIGN_SECRET_PREFIXES = ("ARM_", "AWS_SECRET", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN")
 
 AWS_CLUSTER_ID = "kubernetes.io/x-k8s-aws-id"
 AWS_ASSUME_ROLE = "kubernetes.io/aws-assume-role"
@@ -52,6 +79,8 @@ class Conversion:
     entries: list[Entry] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the person should check or do
     skipped: list[str] = field(default_factory=list)  # locators and clusters not converted
+    # Per cluster, each local file or variable whose content the entry sends, and where.
+    sends: list[str] = field(default_factory=list)
 
 
 class _Skip(Exception):
@@ -60,9 +89,15 @@ class _Skip(Exception):
 
 class _Converter:
     def __init__(
-        self, config: Mapping[str, Any], include_secrets: bool, auth_environment: str | None
+        self,
+        config: Mapping[str, Any],
+        include_secrets: bool,
+        auth_environment: str | None,
+        roots: Sequence[str],
     ) -> None:
         self.config = config
+        # The app-config files' directories: a token file outside them is not the config's.
+        self.roots = [os.path.realpath(r) for r in roots]
         self.include_secrets = include_secrets
         self.result = Conversion()
         auth = _mapping(config.get("auth"))
@@ -345,11 +380,31 @@ class _Converter:
                 "works inside a pod; elsewhere add --token-file or --token-env to the exec args"
             )
             return
+        foreign = [v for v in getattr(token, "variables", ()) if _is_foreign_secret_variable(v)]
+        if foreign:
+            raise _Skip(
+                f"its serviceAccountToken comes from ${foreign[0]}, a secret of another "
+                f"service; it would be sent to {entry.server} as a bearer token; refused"
+            )
         if isinstance(token, Ref) and token.kind == "env":
             self.give(entry, "token-env", token.source)
+            self.result.sends.append(
+                f"cluster {entry.name}: sends ${token.source} as a bearer token to {entry.server}"
+            )
             return
         if isinstance(token, Ref) and token.kind == "file":
+            if not self.inside_roots(token.source):
+                raise _Skip(
+                    f"its serviceAccountToken comes from {token.source}, outside the "
+                    f"app-config's directory; it would be sent to {entry.server} as a bearer "
+                    "token; refused (copy the token next to the app-config, or use `credplugin "
+                    "kubeconfig add` to name the file yourself)"
+                )
             self.give(entry, "token-file", token.source)
+            self.result.sends.append(
+                f"cluster {entry.name}: sends the file {token.source} as a bearer token to "
+                f"{entry.server}"
+            )
             if token.value is None:
                 self.note(f"the token file {token.source} is not readable here ({token.why})")
             return
@@ -357,6 +412,9 @@ class _Converter:
             "_"
         )
         self.give(entry, "token-env", variable)
+        self.result.sends.append(
+            f"cluster {entry.name}: sends ${variable} as a bearer token to {entry.server}"
+        )
         value = token.value if isinstance(token, Ref) else self.text(token, SA_TOKEN)
         if self.include_secrets and value:
             entry.env[variable] = value
@@ -366,6 +424,12 @@ class _Converter:
                 f"(--include-secrets would put it in the exec env); export {variable} with "
                 "the token before using this context"
             )
+
+    def inside_roots(self, path: str) -> bool:
+        real = os.path.realpath(path)
+        if real.startswith(IN_CLUSTER_SECRETS):
+            return True
+        return any(os.path.commonpath([real, root]) == root for root in self.roots)
 
     def provider_oidc(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
         idp = self.text(metadata.get(OIDC_TOKEN_PROVIDER), "oidcTokenProvider")
@@ -446,10 +510,20 @@ class _Converter:
 
 
 def convert(
-    config: Mapping[str, Any], *, include_secrets: bool = False, auth_environment: str | None = None
+    config: Mapping[str, Any],
+    *,
+    include_secrets: bool = False,
+    auth_environment: str | None = None,
+    roots: Sequence[str] = (),
 ) -> Conversion:
-    """The kubeconfig entries for the clusters of a loaded app-config."""
-    return _Converter(config, include_secrets, auth_environment).run()
+    """The kubeconfig entries for the clusters of a loaded app-config whose files lie in the
+    directories `roots`."""
+    return _Converter(config, include_secrets, auth_environment, roots).run()
+
+
+def _is_foreign_secret_variable(name: str) -> bool:
+    upper = name.upper()
+    return upper in FOREIGN_SECRET_VARIABLES or upper.startswith(FOREIGN_SECRET_PREFIXES)
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
+from credplugin.log import printable
 from credplugin.tokens import decode_jwt_claims
 from credplugin.tools.durations import duration, relative
 
@@ -43,7 +44,8 @@ def inspect(given: str | None) -> None:
         lines = describe_jwt(token, now)
     else:
         lines = [f"opaque token, {len(token)} characters (not a JWT or an EKS token)"]
-    click.echo("\n".join(lines))
+    # A token's claims are anyone's text: no control character reaches the terminal.
+    click.echo("\n".join(printable(line) for line in lines))
 
 
 def _unwrap(text: str) -> str:
@@ -51,7 +53,7 @@ def _unwrap(text: str) -> str:
     if text.startswith("{"):
         try:
             doc = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise click.UsageError("input looks like JSON but does not parse") from None
         status = doc.get("status") if isinstance(doc, dict) else None
         if isinstance(status, dict) and isinstance(status.get("token"), str):
@@ -91,7 +93,7 @@ def describe_jwt(token: str, now: float) -> list[str]:
 def _segment(part: str) -> dict[str, Any]:
     try:
         value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 

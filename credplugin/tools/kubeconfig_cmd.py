@@ -137,12 +137,17 @@ def from_backstage(
 
     config = appconfig.load_app_config(app_configs, os.environ)
     result = clusters.convert(
-        config, include_secrets=include_secrets, auth_environment=auth_environment
+        config,
+        include_secrets=include_secrets,
+        auth_environment=auth_environment,
+        roots=[os.path.dirname(os.path.abspath(path)) for path in app_configs],
     )
     for skipped in result.skipped:
         log.notice(f"skipped {skipped}")
     for note in result.notes:
         log.warn(note)
+    for line in result.sends:
+        log.notice(line)
     entries = result.entries
     if not entries:
         raise CredpluginError("no cluster in the app-config could be converted; nothing written")
