@@ -193,7 +193,7 @@ def seed_google_entry(work: Path, env: dict[str, str]) -> str:
     from credplugin.execinfo import parse_request
     from credplugin.invocation import Invocation
     from credplugin.options import COMMON_OPTIONS, parse_argv
-    from credplugin.registry import lookup
+    from credplugin.providers import lookup
 
     key_file = work / "sa-key.json"
     key_file.write_text("{}")

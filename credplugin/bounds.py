@@ -4,7 +4,6 @@ we accept from it: the limits on inputs we do not control, in one place.
     read_body()   a response body, at most MAX_BODY_BYTES, within a time bound
     seconds()     a number of seconds or a time from outside (exp, iat), finite and in range
     lifetime()    an `expires_in`: a positive number of seconds, at most MAX_LIFETIME
-    LATEST        the last time kubectl can parse (RFC 3339 with a four-digit year)
 
 Every reader of an endpoint goes through read_body: the requests sessions of flows/http.py
 (oidc, google, MSAL, azure-identity) and the STS client of the aws provider.
@@ -15,6 +14,7 @@ from __future__ import annotations
 import time
 
 from credplugin.errors import Timeout, UpstreamError
+from credplugin.execinfo import LATEST
 
 TYPE_CHECKING = False  # imported by the cache-free service-account path: no typing
 if TYPE_CHECKING:
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 # Discovery documents, JWKS and token answers are a few KiB; the largest real ones (a
 # tenant's JWKS with many keys) stay well under 1 MiB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
-# 9999-12-31T23:59:59Z: Go's RFC 3339 parser takes four-digit years only.
-LATEST = 253402300799.0
 # No token lives longer; an `expires_in` beyond this is a broken or hostile answer.
 MAX_LIFETIME = 10 * 365 * 86400.0
 
@@ -51,9 +49,10 @@ def read_body(
 
 
 def seconds(value: object, what: str, *, low: float = 0.0, high: float = LATEST) -> float:
-    """A number of seconds (or a time) from outside: a finite number within [low, high],
-    else an UpstreamError naming `what`. Accepts JSON numbers and numeric strings; never
-    raises OverflowError for a huge integer."""
+    """A number of seconds (or a time) from outside: a finite number within [low, high] (by
+    default up to the last time kubectl can parse), else an UpstreamError naming `what`.
+    Accepts JSON numbers and numeric strings; never raises OverflowError for a huge integer.
+    """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise UpstreamError(f"{what} is not a number: {_shown(value)}")
     try:

@@ -21,7 +21,7 @@ import os
 import stat
 import time
 
-from credplugin import fastjson, privatefile
+from credplugin import fastjson
 from credplugin.credential import Credential
 from credplugin.errors import CredpluginError, LockTimeout, os_reason
 from credplugin.hotpath import sha256
@@ -212,6 +212,8 @@ class CacheStore:
 
     def _write_private_file(self, final: str, data: bytes) -> None:
         self.ensure_directory()
+        from credplugin import privatefile  # a write is a miss: not on the hit path
+
         try:
             # The rename replaces whatever was there (a corrupt file, a symlink).
             privatefile.write(final, data)
@@ -249,6 +251,8 @@ class CacheStore:
             return False
 
     def _sweep_stale_temps(self) -> None:
+        from credplugin import privatefile
+
         cutoff = time.time() - STALE_TEMP_SECONDS
         try:
             with os.scandir(self.directory) as it:

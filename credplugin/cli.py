@@ -13,7 +13,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from credplugin import __version__, registry, runner
+from credplugin import __version__, providers, runner
 from credplugin.options import ALLOWED, COMMON_OPTIONS, Option
 from credplugin.providers.base import Declaration
 
@@ -103,20 +103,20 @@ def _load_tool(name: str) -> click.Command | None:
 
 
 class ProviderGroup(click.Group):
-    """Provider subcommands come from the registry; Backstage names work as hidden aliases."""
+    """Provider subcommands come from credplugin.providers; Backstage names are hidden aliases."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [p.name for p in registry.providers()] + sorted(TOOLS)
+        return [p.name for p in providers.declarations()] + sorted(TOOLS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        provider = registry.lookup(cmd_name)
+        provider = providers.lookup(cmd_name)
         if provider is not None:
             return provider_command(provider)
         return _load_tool(cmd_name) or super().get_command(ctx, cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Declarations only: listing loads no fetch code and no tool.
-        rows = [(p.name, p.summary) for p in registry.providers()]
+        rows = [(p.name, p.summary) for p in providers.declarations()]
         with formatter.section("Providers (Backstage authProviders)"):
             formatter.write_dl(rows)
         with formatter.section("Commands"):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from credplugin import registry
+from credplugin import providers
 
 HELP_FLAGS = ("--help", "-h")
 
@@ -18,7 +18,7 @@ HELP_FLAGS = ("--help", "-h")
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args and not any(flag in args for flag in HELP_FLAGS):
-        provider = registry.lookup(args[0])
+        provider = providers.lookup(args[0])
         if provider is not None:
             from credplugin.errors import UsageError
             from credplugin.options import COMMON_OPTIONS, parse_argv

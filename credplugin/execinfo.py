@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from credplugin import bounds, fastjson
+from credplugin import fastjson
 from credplugin.errors import CredpluginError
 
 TYPE_CHECKING = False  # hot path: no typing import
@@ -112,10 +112,14 @@ def _parse_cluster(raw: Any, warnings: list[str]) -> ClusterInfo | None:
     return ClusterInfo(server, config)
 
 
+# 9999-12-31T23:59:59Z: Go's RFC 3339 parser takes four-digit years only.
+LATEST = 253402300799
+
+
 def rfc3339(timestamp: float) -> str:
     """Second precision, UTC, `Z`: exactly what metav1.Time marshals. A far-future expiry
     (a JWT may say anything) is clamped to the last time kubectl can parse."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(int(timestamp), int(bounds.LATEST))))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(min(int(timestamp), LATEST)))
 
 
 def render(api_version: str, credential: Credential) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from credplugin import privatefile, registry
+from credplugin import privatefile, providers
 from credplugin.errors import CredpluginError, UsageError, os_reason
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
@@ -53,7 +53,7 @@ def exec_user(entry: Entry, command: str) -> dict[str, Any]:
     """The `user` of an entry: an exec block running credplugin, or nothing at all."""
     if entry.provider is None:
         return {}
-    provider = registry.lookup(entry.provider)
+    provider = providers.lookup(entry.provider)
     if provider is None:
         raise UsageError(f"unknown provider {entry.provider!r}")
     block: dict[str, Any] = {

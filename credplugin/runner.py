@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from credplugin import bounds, execinfo, hotpath, log
+from credplugin import execinfo, hotpath, log
 from credplugin.cache import CacheStore, CacheUnavailable, Entry
 from credplugin.errors import (
     CredpluginError,
@@ -27,7 +27,6 @@ from credplugin.errors import (
     UsageError,
 )
 from credplugin.invocation import Invocation
-from credplugin.prompt import Prompter
 from credplugin.providers.base import FetchContext
 
 TYPE_CHECKING = False  # hot path: no typing import
@@ -88,29 +87,40 @@ def run(
     call = Invocation(provider, command_line, request.cluster_config, request.server, environ)
     values = call.values
     log.set_verbosity(int(values["verbose"] or 0))
-    ctx = FetchContext(
-        interactive=request.interactive,
-        timeout=float(values["timeout"]),
-        server=call.server,
-        force_refresh=bool(values["force_refresh"]),
-        prompter=Prompter(request.interactive, call.terminal_command),
-    )
+    contexts: list[FetchContext] = []
+
+    def context() -> FetchContext:
+        """What a fetch or a preflight may know; a plain cache hit needs none."""
+        if not contexts:
+            from credplugin.prompt import Prompter  # only they may talk to a person
+
+            contexts.append(
+                FetchContext(
+                    interactive=request.interactive,
+                    timeout=float(values["timeout"]),
+                    server=call.server,
+                    force_refresh=bool(values["force_refresh"]),
+                    prompter=Prompter(request.interactive, call.terminal_command),
+                )
+            )
+        return contexts[0]
+
     if provider.preflight is not None:
-        provider.preflight(values, ctx)
+        provider.preflight(values, context())
     if not call.cached:
-        return _fetch(call, ctx), request.api_version
+        return _fetch(call, context()), request.api_version
 
     store = call.store()
     key = call.key
     margin = float(values["refresh_margin"])
     now = time.time()
-    if not ctx.force_refresh:
+    if not values["force_refresh"]:
         cached, why = store.read(key)
         if cached is not None and cached.credential.is_fresh(now, margin):
             log.info(f"cache hit {key[:12]} ({_time_left(cached.credential, now)})")
             return cached.credential, request.api_version
         log.info(f"cache miss {key[:12]}: {why if cached is None else 'near expiry'}")
-    return _refresh(call, ctx, store, margin), request.api_version
+    return _refresh(call, context(), store, margin), request.api_version
 
 
 def _refresh(call: Invocation, ctx: FetchContext, store: CacheStore, margin: float) -> Credential:
@@ -231,7 +241,7 @@ def _fetch(call: Invocation, ctx: FetchContext) -> Credential:
     credential = credential.with_issued(time.time())
     for value in (credential.expires_at, credential.issued_at):
         # NaN fails the comparison; a provider checks what it is given, this is the net.
-        if value is not None and not (0 <= value <= bounds.LATEST):
+        if value is not None and not (0 <= value <= execinfo.LATEST):
             raise UpstreamError(f"{fetcher.name}: the credential's times are not usable")
     if credential.identity:
         log.info(f"credential for {credential.identity} ({_time_left(credential, time.time())})")

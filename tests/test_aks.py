@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from credplugin.cloud.entra import AKS_CLIENT_ID
+from credplugin.entra import AKS_CLIENT_ID
 from tests.conftest import (
     V1,
     Plugin,

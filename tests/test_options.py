@@ -11,7 +11,7 @@ from click.core import ParameterSource
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from credplugin import registry
+from credplugin import providers
 from credplugin.cli import click_option, provider_command
 from credplugin.errors import UsageError
 from credplugin.options import ALLOWED, COMMON_OPTIONS, NEVER, OPT_IN, Option, parse_argv, resolve
@@ -257,7 +257,7 @@ def comparable(values: dict[str, Any] | None) -> dict[str, str] | None:
 
 
 def provider_options_and_command(name: str) -> tuple[tuple[Option, ...], click.Command]:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     return provider.options + COMMON_OPTIONS, provider_command(provider)
 
@@ -318,7 +318,7 @@ def routed_to_click_first(argv: Sequence[str]) -> bool:
     return any(word in ("-h", "--help") for word in argv)
 
 
-PROVIDER_NAMES = [p.name for p in registry.providers()]
+PROVIDER_NAMES = [p.name for p in providers.declarations()]
 AGREEMENT = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.filter_too_much]
 )

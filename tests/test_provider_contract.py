@@ -1,4 +1,4 @@
-"""The contract every provider keeps, run for each declaration in the registry.
+"""The contract every provider keeps, run for each declaration credplugin.providers lists.
 
 Like keyring's backend test base: a new provider is held to all of it by being registered.
 Each test takes a provider name; nothing here knows one provider from another except through
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from credplugin import registry
+from credplugin import providers
 from credplugin.cache import Entry
 from credplugin.credential import Credential
 from credplugin.errors import UsageError
@@ -31,7 +31,7 @@ from credplugin.providers.base import Declaration
 from tests.conftest import V1, clean_environ, credplugin_command, exec_info
 from tests.test_hot_path import heavy, loaded_modules
 
-PROVIDERS = registry.providers()
+PROVIDERS = providers.declarations()
 NAMES = [p.name for p in PROVIDERS]
 COMMON_NAMES = {o.name for o in COMMON_OPTIONS}
 SECRET_VALUE = "S3cret-Value-That-Must-Never-Show-7f3a"
@@ -86,10 +86,10 @@ def environ(isolated_home: Path, tmp_path: Path) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_declaration_is_complete_and_found_by_every_name(name: str) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None and provider.name == name
     assert provider.package == "credplugin.providers." + name.replace("-", "_")
-    assert registry.lookup(provider.backstage) is provider
+    assert providers.lookup(provider.backstage) is provider
     assert provider.summary.endswith(".") and len(provider.summary) <= 90
     assert provider.side in ("server", "client")
     # A person's login serves every cluster; the machine's identity is keyed per cluster.
@@ -107,7 +107,7 @@ def test_declaration_is_complete_and_found_by_every_name(name: str) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_fetch_code_is_a_fetcher_in_the_packages_fetch_module(name: str) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     module = importlib.import_module(provider.package + ".fetch")
     assert issubclass(module.Fetcher, base.Fetcher)
@@ -116,16 +116,16 @@ def test_fetch_code_is_a_fetcher_in_the_packages_fetch_module(name: str) -> None
 
 def test_lookup_refuses_what_is_not_a_provider() -> None:
     for word in ("nope", "google_service_account", "GoogleServiceAccount", "base", "", "-"):
-        assert registry.lookup(word) is None, word
+        assert providers.lookup(word) is None, word
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_declaration_loads_no_fetch_code(name: str) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     code = (
-        "import sys; from credplugin import registry; "
-        f"registry.lookup({name!r}); "
+        "import sys; from credplugin import providers; "
+        f"providers.lookup({name!r}); "
         "print(' '.join(m for m in sys.modules if m.startswith('credplugin')))"
     )
     out = subprocess.run(
@@ -141,7 +141,7 @@ def test_declaration_loads_no_fetch_code(name: str) -> None:
 def test_cache_key_is_stable_and_decided_by_identity_only(
     name: str, environ: dict[str, str]
 ) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     base_argv = required_argv(provider)
     key = invocation(provider, base_argv, environ).key
@@ -189,7 +189,7 @@ def http_server() -> Iterator[str]:
 def test_a_cache_hit_loads_no_fetch_code_and_no_sdk(
     name: str, environ: dict[str, str], http_server: str
 ) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     argv = required_argv(provider)
     call = invocation(provider, argv, environ, server=http_server)
@@ -213,7 +213,7 @@ def test_some_provider_declares_a_secret_option() -> None:
 
 @pytest.mark.parametrize(("name", "option"), SECRET_OPTIONS)
 def test_a_secret_option_never_shows(name: str, option: str, environ: dict[str, str]) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     opt = provider.option(option)
     argv = [*required_argv(provider), opt.flag, SECRET_VALUE]
@@ -262,7 +262,7 @@ def test_the_cluster_entry_sets_only_what_the_declaration_allows(
     """Every option of every provider, set only from the extension: used when the cluster
     may set it, else ignored with one warning naming the key and the server; an opt-in
     option is used once the user entry allows it, a never option cannot be allowed."""
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     opt = next(o for o in provider.options + COMMON_OPTIONS if o.name == option)
     others = [w for o in provider.options if o.required and o is not opt for w in argv_for(o)]
@@ -301,7 +301,7 @@ def test_the_cluster_entry_sets_only_what_the_declaration_allows(
 
 @pytest.mark.parametrize("name", NAMES)
 def test_secrets_local_paths_and_endpoints_are_never_the_cluster_entrys(name: str) -> None:
-    provider = registry.lookup(name)
+    provider = providers.lookup(name)
     assert provider is not None
     for opt in provider.options:
         if opt.secret or opt.name.endswith(("-file", "-command", "-endpoint", "-uri", "-host")):

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from credplugin import registry
+from credplugin import providers
 from credplugin.backstage.appconfig import ConfigError, Ref
 from credplugin.kubeconfig import Entry
 from credplugin.urlhost import is_loopback
@@ -112,7 +112,7 @@ class _Converter:
         """Pass `value` as the entry's provider option `option`, by its declared name: a
         renamed option fails here, loudly, instead of writing a flag nobody parses."""
         assert entry.provider is not None
-        provider = registry.lookup(entry.provider)
+        provider = providers.lookup(entry.provider)
         assert provider is not None
         entry.args += [provider.option(option).flag, value]
 
@@ -240,7 +240,7 @@ class _Converter:
         auth_provider = self.text(metadata.get(AUTH_PROVIDER), "authProvider")
         if not auth_provider:
             raise _Skip("no authProvider (Backstage refuses to start without one)")
-        provider = registry.lookup(auth_provider)
+        provider = providers.lookup(auth_provider)
         if provider is None:
             raise _Skip(
                 f"authProvider {auth_provider!r} is none of Backstage's: "

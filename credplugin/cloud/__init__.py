@@ -1,6 +1,5 @@
-"""Plumbing shared by the providers of one cloud and owned by none of them.
-
-`google_adc` and `entra` are read on every call of their providers (file locations, well-known
-endpoints, a shared option): they import nothing heavy. `google_auth` and `azure_sdk` wrap
-the SDKs and are loaded on a cache miss only.
+"""SDK plumbing shared by the providers of one cloud and owned by none of them: google-auth
+(`google_auth`) and the Microsoft SDKs (`azure_sdk`). Loaded on a cache miss only; what a hit
+reads about a cloud (credential file locations, authority hosts) lives in the light
+top-level modules `google_adc` and `entra`.
 """

@@ -28,7 +28,6 @@ from google.oauth2 import credentials as oauth2_credentials
 from google.oauth2 import service_account
 
 from credplugin import log
-from credplugin.cloud.google_adc import GOOGLE_TOKEN_URI, SCOPE_PREFIX
 from credplugin.credential import Credential
 from credplugin.errors import (
     CredpluginError,
@@ -39,6 +38,7 @@ from credplugin.errors import (
     os_reason,
 )
 from credplugin.flows.http import GuardedSession
+from credplugin.google_adc import GOOGLE_TOKEN_URI, SCOPE_PREFIX
 
 # The metadata server answers in milliseconds where it exists; elsewhere one short probe.
 METADATA_PROBE_SECONDS = 3.0

@@ -91,7 +91,7 @@ def clear(
     if everything:
         chosen.update(all_keys)
     if provider:
-        from credplugin.registry import lookup
+        from credplugin.providers import lookup
 
         known = lookup(provider)
         name = known.name if known else provider

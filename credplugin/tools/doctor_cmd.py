@@ -133,14 +133,14 @@ def dry_run(
     cluster: dict[str, Any],
     findings: Findings,
 ) -> None:
-    from credplugin import registry
+    from credplugin import providers
     from credplugin.invocation import Invocation
     from credplugin.options import COMMON_OPTIONS, parse_argv
 
     if not args:
         findings.add("ERROR", where, "credplugin runs without a provider subcommand")
         return
-    provider = registry.lookup(args[0])
+    provider = providers.lookup(args[0])
     if provider is None:
         findings.add("ERROR", where, f"credplugin has no provider {args[0]!r}")
         return

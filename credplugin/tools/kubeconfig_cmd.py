@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import click
 
 from credplugin import kubeconfig as kc
-from credplugin import log, registry
+from credplugin import log, providers
 from credplugin.backstage import appconfig, clusters
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
@@ -231,9 +231,9 @@ def add(
     PROVIDER may be a Backstage authProvider name; the entry uses the subcommand's name.
     The arguments are checked as the provider would parse them.
     """
-    declaration = registry.lookup(provider)
+    declaration = providers.lookup(provider)
     if declaration is None:
-        names = ", ".join(p.name for p in registry.providers())
+        names = ", ".join(p.name for p in providers.declarations())
         raise click.BadParameter(f"{provider!r} is not a provider ({names})", param_hint="PROVIDER")
     try:
         given = parse_argv(declaration.options + COMMON_OPTIONS, list(provider_args))

@@ -22,7 +22,7 @@ instance discovery is off: nothing is sent to login.microsoftonline.com.
 
 from __future__ import annotations
 
-from credplugin.cloud.entra import AKS_CLIENT_ID, AKS_SERVER_ID, AUTHORITY_HOST_OPTION
+from credplugin.entra import AKS_CLIENT_ID, AKS_SERVER_ID, AUTHORITY_HOST_OPTION
 from credplugin.options import Option
 from credplugin.providers.base import Declaration
 

@@ -12,8 +12,8 @@ from msal.oauth2cli.oauth2 import BrowserInteractionTimeoutError
 
 from credplugin import bounds, log
 from credplugin.cloud.azure_sdk import route_sdk_logs
-from credplugin.cloud.entra import AKS_CLIENT_ID, AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
+from credplugin.entra import AKS_CLIENT_ID, AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.errors import LoginAbandoned, Timeout, UpstreamError
 from credplugin.flows.http import GuardedSession
 from credplugin.providers import base

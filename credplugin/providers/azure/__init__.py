@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from credplugin.cloud.entra import AKS_SERVER_ID, AUTHORITY_HOST_OPTION
+from credplugin.entra import AKS_SERVER_ID, AUTHORITY_HOST_OPTION
 from credplugin.options import Option
 from credplugin.providers.base import Declaration
 

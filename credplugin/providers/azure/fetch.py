@@ -12,8 +12,8 @@ from azure.core.pipeline.transport import RequestsTransport
 
 from credplugin import log
 from credplugin.cloud.azure_sdk import route_sdk_logs
-from credplugin.cloud.entra import AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.credential import Credential
+from credplugin.entra import AKS_SERVER_ID, authority_host, is_public_cloud
 from credplugin.errors import UpstreamError, UsageError
 from credplugin.flows.http import GuardedSession
 from credplugin.providers import base

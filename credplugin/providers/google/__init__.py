@@ -21,7 +21,7 @@ which the login must have granted.
 
 from __future__ import annotations
 
-from credplugin.cloud.google_adc import GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, credentials_path
+from credplugin.google_adc import GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, credentials_path
 from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 

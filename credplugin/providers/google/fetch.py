@@ -10,12 +10,6 @@ from urllib.parse import urlencode
 from google.auth import exceptions
 
 from credplugin import bounds, log
-from credplugin.cloud.google_adc import (
-    DEFAULT_SCOPES,
-    GOOGLE_AUTH_URI,
-    GOOGLE_TOKEN_URI,
-    adc_path,
-)
 from credplugin.cloud.google_auth import (
     GoogleTransport,
     credentials_from_info,
@@ -32,6 +26,12 @@ from credplugin.flows import oauth, pkce
 from credplugin.flows.browser import open_url
 from credplugin.flows.http import GuardedSession
 from credplugin.flows.loopback import LoopbackRedirect
+from credplugin.google_adc import (
+    DEFAULT_SCOPES,
+    GOOGLE_AUTH_URI,
+    GOOGLE_TOKEN_URI,
+    adc_path,
+)
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
 from credplugin.providers.google import LOGIN_WAIT_SECONDS

@@ -25,7 +25,7 @@ Google Cloud 169.254.169.254 often swallows packets, and google-auth would try t
 
 from __future__ import annotations
 
-from credplugin.cloud.google_adc import IAM_CREDENTIALS_ENDPOINT, SCOPE_PREFIX, credentials_path
+from credplugin.google_adc import IAM_CREDENTIALS_ENDPOINT, SCOPE_PREFIX, credentials_path
 from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 

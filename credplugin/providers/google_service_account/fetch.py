@@ -10,7 +10,6 @@ from google.auth import impersonated_credentials
 from google.auth.compute_engine import _metadata
 from google.auth.compute_engine import credentials as compute_engine_credentials
 
-from credplugin.cloud.google_adc import DEFAULT_SCOPES, adc_path
 from credplugin.cloud.google_auth import (
     GoogleTransport,
     credentials_from_info,
@@ -25,6 +24,7 @@ from credplugin.cloud.google_auth import (
 )
 from credplugin.credential import Credential
 from credplugin.errors import UpstreamError, UsageError
+from credplugin.google_adc import DEFAULT_SCOPES, adc_path
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
 
