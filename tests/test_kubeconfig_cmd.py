@@ -96,6 +96,9 @@ def backstage_env(tls: TLSMaterial) -> dict[str, str]:
     }
 
 
+PARTIAL = 3  # from-backstage: written, but some clusters refused
+
+
 def from_backstage(
     plugin: Plugin, directory: Path, *args: str, env: dict[str, str], production: bool = True
 ) -> tuple[dict[str, Any], str]:
@@ -103,7 +106,9 @@ def from_backstage(
     if production:
         files.append(str(directory / "app-config.production.yaml"))
     run = plugin.run("kubeconfig", "from-backstage", *files, *args, env=env)
-    assert run.returncode == 0, run.stderr
+    # The fixture has clusters that cannot work (an unknown authProvider, oidc providers
+    # without an issuer for the environment): refused, the rest written, exit 3.
+    assert run.returncode == PARTIAL, run.stderr
     assert "Traceback" not in run.stderr
     doc = yaml.safe_load(run.stdout)
     assert isinstance(doc, dict)
@@ -270,21 +275,6 @@ def expected_production(directory: Path, ca: str) -> dict[str, tuple[dict[str, A
                 mode="IfAvailable",
             ),
         ),
-        "onelogin-k8s": (
-            {"server": "https://onelogin-k8s.example.com"},
-            user(
-                "oidc",
-                "--issuer-url",
-                "https://example.onelogin.com/oidc/2",
-                "--client-id",
-                "onelogin-client-id",
-                mode="IfAvailable",
-            ),
-        ),
-        "keycloak-k8s": (
-            {"server": "https://keycloak-k8s.example.com"},
-            user("oidc", mode="IfAvailable"),
-        ),
         "via-proxy": ({"server": "http://127.0.0.1:8001"}, user("local-kubectl-proxy")),
         "proxy-host": (
             {"server": "http://kubectl-proxy.internal.example.com:8001"},
@@ -317,8 +307,11 @@ def test_every_auth_provider_becomes_the_matching_exec_entry(
     assert "cluster gke-dev: caData comes from ${GKE_DEV_CA_DATA}" in stderr
     assert "export CREDPLUGIN_SA_TOKEN_LEGACY_LITERAL" in stderr
     assert "--key-file" in stderr and "${GOOGLE_SA_KEY_JSON}" in stderr
-    assert "cluster keycloak-k8s: no auth.providers.keycloak.production" in stderr
-    assert "auth.providers.onelogin has no 'production' environment" in stderr
+    assert "cluster keycloak-k8s: refused: there is no auth.providers.keycloak block" in stderr
+    assert (
+        "cluster onelogin-k8s: refused: auth.providers.onelogin has no 'production' environment"
+    ) in stderr
+    assert "21 of 24 clusters written, 3 refused" in stderr
 
 
 def test_locators_found_only_at_runtime_are_reported_as_skipped(
@@ -326,12 +319,12 @@ def test_locators_found_only_at_runtime_are_reported_as_skipped(
 ) -> None:
     doc, stderr = from_backstage(plugin, backstage, env=backstage_env)
     skipped = [line for line in stderr.splitlines() if line.startswith("credplugin: skipped ")]
-    assert len(skipped) == 3, stderr
-    gke, catalog, cluster = sorted(skipped, key=lambda line: "cluster " in line.split(":")[1])
+    assert len(skipped) == 2, stderr
+    gke, catalog = skipped
     assert "clusterLocatorMethods[1] (type gke)" in gke and "my-gcp-project" in gke
     assert "-- google-service-account" in gke  # the locator's authProvider
     assert "clusterLocatorMethods[2] (type catalog)" in catalog and "Resource" in catalog
-    assert "cluster eks-typo: authProvider 'awz'" in cluster
+    assert "cluster eks-typo: refused: authProvider 'awz'" in stderr
     assert "eks-typo" not in by_name(doc, "clusters")
     # the localKubectlProxy locator is not skipped: it is the cluster "local"
     assert by_name(doc, "clusters")["local"] == {"server": "http://127.0.0.1:8001"}
@@ -345,7 +338,7 @@ def test_no_secret_reaches_the_output_without_include_secrets(
         if production:
             files.append(str(backstage / "app-config.production.yaml"))
         run = plugin.run("kubeconfig", "from-backstage", *files, env=backstage_env)
-        assert run.returncode == 0, run.stderr
+        assert run.returncode == PARTIAL, run.stderr
         for secret in SECRETS:
             assert secret not in run.stdout, secret
             assert secret not in run.stderr, secret
@@ -417,8 +410,11 @@ def test_later_files_override_earlier_ones_as_backstage_merges_them(
         str(backstage / "secrets" / "gke-sa-key.json"),
     ]
     assert args(prod_users, "gke-prod") == ["google-service-account"]
-    # The cluster list itself comes from the base file in both.
-    assert [c["name"] for c in base["clusters"]] == [c["name"] for c in prod["clusters"]]
+    # The cluster list itself comes from the base file in both; production has no onelogin
+    # block for its environment, so that cluster is refused there.
+    assert [c["name"] for c in base["clusters"] if c["name"] != "onelogin-k8s"] == [
+        c["name"] for c in prod["clusters"]
+    ]
 
 
 def test_unset_variables_are_named_and_secret_references_survive_them(
@@ -428,16 +424,45 @@ def test_unset_variables_are_named_and_secret_references_survive_them(
     users, clusters = by_name(doc, "users"), by_name(doc, "clusters")
     # The variable is what kubectl will read: it need not be set when converting.
     assert users["onprem"]["exec"]["args"] == ["service-account", "--token-env", "ONPREM_SA_TOKEN"]
-    assert users["aks-teams"]["exec"]["args"] == ["aks"]
+    # The tenant comes from an unset variable: never dropped, the cluster is refused.
+    assert "aks-teams" not in users
+    assert "cluster aks-teams: refused: auth.providers.microsoft tenantId comes from" in stderr
     assert "AUTH_MICROSOFT_TENANT_ID is not set" in stderr
-    assert "add --tenant-id TENANT" in stderr
     assert clusters["eks-prod"] == {
         "server": "https://0123456789ABCDEF0123456789ABCDEF.gr7.eu-west-1.eks.amazonaws.com"
     }
     # A url with an unset variable cannot make an entry.
     assert "gitlab-k8s" not in clusters
-    assert "skipped cluster gitlab-k8s: no url" in stderr
+    assert "cluster gitlab-k8s: refused: url comes from" in stderr
     assert "INTERNAL_DOMAIN is not set" in stderr
+
+
+def test_an_entry_missing_what_only_a_person_can_add_is_refused_or_marked(
+    plugin: Plugin, tmp_path: Path
+) -> None:
+    config = tmp_path / "app-config.yaml"
+    config.write_text(
+        "kubernetes:\n  clusterLocatorMethods:\n  - type: config\n    clusters:\n"
+        "    - {name: teams, url: 'https://teams.example:443', authProvider: aks}\n"
+        "    - {name: ok, url: 'https://ok.example', authProvider: azure}\n"
+    )
+    run = plugin.run("kubeconfig", "from-backstage", str(config))
+    assert run.returncode == PARTIAL
+    assert "cluster teams: refused: no Entra tenant" in run.stderr
+    assert "--allow-incomplete" in run.stderr
+    assert [c["name"] for c in yaml.safe_load(run.stdout)["clusters"]] == ["ok"]
+    run = plugin.run("kubeconfig", "from-backstage", str(config), "--allow-incomplete")
+    assert run.returncode == 0, run.stderr
+    user = by_name(yaml.safe_load(run.stdout), "users")["teams"]["exec"]
+    assert user["args"] == ["aks"]
+    assert user["env"] == [
+        {
+            "name": "CREDPLUGIN_INCOMPLETE",
+            "value": "needs --tenant-id TENANT: no Entra tenant in "
+            "auth.providers.microsoft.development",
+        }
+    ]
+    assert "cluster teams: written INCOMPLETE" in run.stderr
 
 
 def test_output_file_is_private_and_replaced_whole(
@@ -449,12 +474,12 @@ def test_output_file_is_private_and_replaced_whole(
     out.chmod(0o644)
     files = [str(backstage / "app-config.yaml"), str(backstage / "app-config.production.yaml")]
     run = plugin.run("kubeconfig", "from-backstage", *files, "-o", str(out), env=backstage_env)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == PARTIAL, run.stderr
     assert run.stdout == ""
-    assert "wrote 23 clusters to" in run.stderr
+    assert "wrote 21 clusters to" in run.stderr
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     doc = yaml.safe_load(out.read_text())
-    assert "old" not in doc and len(doc["clusters"]) == 23
+    assert "old" not in doc and len(doc["clusters"]) == 21
     assert sorted(p.name for p in out.parent.iterdir()) == ["kubeconfig"]  # no temp, no lock
 
 
@@ -491,7 +516,7 @@ def test_merge_keeps_unrelated_entries_and_the_current_context(
     files = [str(backstage / "app-config.yaml"), str(backstage / "app-config.production.yaml")]
     env = {**backstage_env, "KUBECONFIG": f"{first}{os.pathsep}{second}"}
     run = plugin.run("kubeconfig", "from-backstage", *files, "--merge", env=env)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == PARTIAL, run.stderr
     assert run.stdout == ""
     doc = yaml.safe_load(first.read_text())
     clusters, users, contexts = (
@@ -509,7 +534,7 @@ def test_merge_keeps_unrelated_entries_and_the_current_context(
     assert [c["name"] for c in doc["clusters"]][:2] == ["mine", "onprem"]
     assert clusters["onprem"]["server"] == "https://k8s-api.dc1.example.com:6443"
     assert users["onprem"]["exec"]["args"] == ["service-account", "--token-env", "ONPREM_SA_TOKEN"]
-    assert len(doc["clusters"]) == 23 + 1  # "mine" kept, "onprem" replaced
+    assert len(doc["clusters"]) == 21 + 1  # "mine" kept, "onprem" replaced
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
     assert not second.exists()
     assert sorted(p.name for p in first.parent.iterdir()) == ["first"]
@@ -523,7 +548,7 @@ def test_kubectl_loads_every_generated_entry(
     out = tmp_path / "kubeconfig"
     files = [str(backstage / "app-config.yaml"), str(backstage / "app-config.production.yaml")]
     run = plugin.run("kubeconfig", "from-backstage", *files, "-o", str(out), env=backstage_env)
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == PARTIAL, run.stderr
     view = kubectl_view(out, plugin.env)
     expected = expected_production(backstage, "DATA+OMITTED")  # kubectl redacts CA data
     assert view["current-context"] == "eks-prod"
@@ -557,7 +582,7 @@ def test_merge_sets_the_current_context_only_when_unset(
         "bs-",
         env=backstage_env,
     )
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == PARTIAL, run.stderr
     doc = yaml.safe_load(target.read_text())
     assert doc["current-context"] == "bs-eks-prod"
     contexts = by_name(doc, "contexts")

@@ -1,9 +1,22 @@
 """Backstage clusters -> kubeconfig entries that run credplugin with the same meaning.
 
-One method per authProvider maps its cluster settings (authMetadata, `kubernetes.io/...`
-keys, `auth.providers` for OIDC issuers, `aws.accounts` for roles) to the options of the
-provider that plays it, by option name through the provider's declaration. Secrets never
-become arguments: a secret from `${VAR}` or `$file` is referenced by its variable or file.
+Every cluster of the `config` and `localKubectlProxy` locators has one outcome:
+
+    written         the entry works as Backstage's cluster does
+    with warnings   it is written, and something the person should know is said (plain
+                    http, skipTLSVerify, a token variable unset here, a role reached
+                    differently than Backstage reaches it...)
+    refused         it is not written, and the reason is said: the entry could not work
+                    (a placeholder url, no issuer to log in at) or would work as someone
+                    else (an unset variable inside a role ARN or an external id: dropping it
+                    would silently authenticate as the base identity)
+
+One method per authProvider maps the cluster's settings (authMetadata and its
+`kubernetes.io/...` keys, `auth.providers` for OIDC issuers, `aws` for accounts) to the
+options of the provider that plays it, by option name through the provider's declaration.
+Secrets never become arguments: a secret from `${VAR}` or `$file` is referenced by its
+variable or file, and never one of another service's secret variables or a file outside the
+app-config's directory.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from typing import Any
 
 from credplugin import providers
 from credplugin.backstage.appconfig import ConfigError, Ref
+from credplugin.backstage.issuers import WIRED_BY_DEFAULT, NoIssuer, issuer_of
 from credplugin.kubeconfig import Entry
 from credplugin.urlhost import is_loopback
 
@@ -54,6 +68,10 @@ FOREIGN_SECRET_VARIABLES = frozenset(
     }
 )
 FOREIGN_SECRET_PREFIXES = ("ARM_", "AWS_SECRET", "AZURE_CLIENT_SECRET", "ACTIONS_ID_TOKEN")
+# Documentation placeholders: a value holding one was copied and never filled in.
+PLACEHOLDER = re.compile(r"<[^<>\s]+>|\bCHANGE[_-]?ME\b|\bREPLACE[_-]?ME\b|\bTODO\b", re.I)
+# Backstage's config reader's getOptionalBoolean.
+TRUE_WORDS = ("true", "yes", "on", "1")
 
 AWS_CLUSTER_ID = "kubernetes.io/x-k8s-aws-id"
 AWS_ASSUME_ROLE = "kubernetes.io/aws-assume-role"
@@ -72,19 +90,46 @@ BACKSTAGE_PROVIDERS = (
     "serviceAccount",
     "localKubectlProxy",
 )
+INCOMPLETE_MARK = "CREDPLUGIN_INCOMPLETE"
+
+
+@dataclass
+class ClusterResult:
+    """What became of one Backstage cluster."""
+
+    name: str  # Backstage's, verbatim
+    entry: Entry | None = None  # None: refused
+    warnings: list[str] = field(default_factory=list)
+    refused: str | None = None  # why, when refused
+    topic: str | None = None  # the kind of refusal, for people and tests
+    # Each local file or variable whose content the entry sends, and where.
+    sends: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        if self.entry is None:
+            return "refused"
+        return "written with warnings" if self.warnings else "written"
 
 
 @dataclass
 class Conversion:
-    entries: list[Entry] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)  # what the person should check or do
-    skipped: list[str] = field(default_factory=list)  # locators and clusters not converted
-    # Per cluster, each local file or variable whose content the entry sends, and where.
-    sends: list[str] = field(default_factory=list)
+    clusters: list[ClusterResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # locators that have no static clusters
+
+    @property
+    def entries(self) -> list[Entry]:
+        return [c.entry for c in self.clusters if c.entry is not None]
+
+    @property
+    def refused(self) -> list[ClusterResult]:
+        return [c for c in self.clusters if c.entry is None]
 
 
-class _Skip(Exception):
-    """This cluster cannot become an entry; the message says why."""
+class _Refuse(Exception):
+    def __init__(self, topic: str, message: str) -> None:
+        super().__init__(message)
+        self.topic = topic
 
 
 class _Converter:
@@ -94,17 +139,21 @@ class _Converter:
         include_secrets: bool,
         auth_environment: str | None,
         roots: Sequence[str],
+        allow_incomplete: bool,
     ) -> None:
         self.config = config
         # The app-config files' directories: a token file outside them is not the config's.
         self.roots = [os.path.realpath(r) for r in roots]
         self.include_secrets = include_secrets
+        self.allow_incomplete = allow_incomplete
         self.result = Conversion()
         auth = _mapping(config.get("auth"))
         # Backstage's default auth.environment is "development".
         self.auth_environment = auth_environment or _plain(auth.get("environment")) or "development"
         self.auth_providers = _mapping(auth.get("providers"))
-        self.cluster = ""  # the cluster being converted, for notes
+        self.aws = _mapping(config.get("aws"))
+        self.current = ClusterResult("")
+        self.names: set[str] = set()
 
     # Values -------------------------------------------------------------------------------
 
@@ -116,44 +165,66 @@ class _Converter:
         assert provider is not None
         entry.args += [provider.option(option).flag, value]
 
-    def note(self, message: str) -> None:
-        self.result.notes.append(f"cluster {self.cluster}: {message}")
+    def warn(self, message: str) -> None:
+        self.current.warnings.append(message)
 
     def text(self, value: Any, what: str) -> str | None:
-        """A config value as a string, or None (with a note when a Ref did not resolve)."""
+        """A config value as a string, or None (with a warning when a variable is unset)."""
         if value is None:
             return None
         if isinstance(value, Ref):
             if value.value is None:
-                self.note(f"{what} comes from {value.describe()}, but {value.why}; left out")
+                self.warn(f"{what} comes from {value.describe()}, but {value.why}; left out")
                 return None
             return value.value or None
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, (str, int, float)):
             return str(value) or None
-        self.note(f"{what} is not a string; left out")
+        self.warn(f"{what} is not a string; left out")
         return None
 
-    def flag(self, value: Any, what: str) -> bool:
+    def needed(self, value: Any, what: str, *, identity: bool = False) -> str | None:
+        """A value the entry cannot do without, or that decides whose credential it is:
+        an unset variable or a placeholder in it refuses the cluster."""
+        if isinstance(value, Ref) and value.value is None:
+            why = "the entry would authenticate as someone else" if identity else "needed"
+            raise _Refuse(
+                "unset-variable", f"{what} comes from {value.describe()}, but {value.why} ({why})"
+            )
         text = self.text(value, what)
-        return text is not None and text.strip().lower() == "true"
+        placeholder = _placeholder(text)
+        if placeholder:
+            raise _Refuse("placeholder", f"{what} is a placeholder to fill in: {placeholder}")
+        return text
 
-    def auth_provider_config(self, name: str) -> dict[str, Any] | None:
-        """auth.providers.<name>.<environment>, as Backstage's sign-in provider reads it."""
+    def incomplete(self, entry: Entry, missing: str, topic: str, why: str) -> None:
+        """The entry lacks something it needs to work: refused, or with --allow-incomplete
+        written and marked (its exec env says what is missing; the plugin fails with a
+        usage error naming it)."""
+        if not self.allow_incomplete:
+            raise _Refuse(topic, f"{why} (write it anyway with --allow-incomplete)")
+        entry.env[INCOMPLETE_MARK] = f"needs {missing}: {why}"
+        self.warn(f"written INCOMPLETE: {why}; add {missing} to the exec args")
+
+    def truthy(self, value: Any, what: str) -> bool:
+        text = self.text(value, what)
+        return text is not None and text.strip().lower() in TRUE_WORDS
+
+    def auth_provider_config(self, name: str) -> dict[str, Any]:
+        """auth.providers.<name>.<environment>, as Backstage's sign-in provider reads it:
+        with no block for that environment, Backstage refuses the sign-in, so do we."""
         environments = _mapping(self.auth_providers.get(name))
         chosen = environments.get(self.auth_environment)
         if isinstance(chosen, dict):
             return chosen
-        if len(environments) == 1:
-            only, chosen = next(iter(environments.items()))
-            if isinstance(chosen, dict):
-                self.note(
-                    f"auth.providers.{name} has no {self.auth_environment!r} environment; "
-                    f"used {only!r} (choose with --auth-environment)"
-                )
-                return chosen
-        return None
+        if not environments:
+            raise _Refuse("undeterminable-issuer", f"there is no auth.providers.{name} block")
+        raise _Refuse(
+            "auth-environment",
+            f"auth.providers.{name} has no {self.auth_environment!r} environment (Backstage "
+            "has no fallback; choose one with --auth-environment)",
+        )
 
     # Locators -----------------------------------------------------------------------------
 
@@ -162,23 +233,26 @@ class _Converter:
         locators = kubernetes.get("clusterLocatorMethods")
         if not isinstance(locators, list) or not locators:
             raise ConfigError("no kubernetes.clusterLocatorMethods in the app-config")
-        seen: set[str] = set()
         for index, locator in enumerate(locators):
-            locator = _mapping(locator)
+            if not isinstance(locator, dict):
+                raise ConfigError(
+                    f"kubernetes.clusterLocatorMethods[{index}] is {type(locator).__name__} "
+                    f"{_plain(locator)!r}, not a locator ({{type: config, clusters: [...]}}): "
+                    "a layout Backstage no longer reads"
+                )
             kind = _plain(locator.get("type"))
             label = f"clusterLocatorMethods[{index}] (type {kind or '?'})"
             if kind == "config":
                 clusters = locator.get("clusters") or []
                 for cluster in clusters if isinstance(clusters, list) else []:
-                    self.add(_mapping(cluster), seen)
+                    self.add(_mapping(cluster))
             elif kind == "localKubectlProxy":
                 self.add(
                     {
                         "name": LOCAL_PROXY_CLUSTER,
                         "url": LOCAL_PROXY_URL,
                         "authProvider": "localKubectlProxy",
-                    },
-                    seen,
+                    }
                 )
             elif kind == "gke":
                 project = _plain(locator.get("projectId")) or "?"
@@ -204,26 +278,27 @@ class _Converter:
                 self.result.skipped.append(f"{label}: not a locator type Backstage knows")
         return self.result
 
-    def add(self, cluster: Mapping[str, Any], seen: set[str]) -> None:
-        name = _plain(cluster.get("name"))
-        if not name:
-            self.result.skipped.append("a cluster without a name")
-            return
-        self.cluster = name
-        if name in seen:
-            self.result.skipped.append(f"cluster {name}: a second cluster of that name")
-            return
+    def add(self, cluster: Mapping[str, Any]) -> None:
+        name = _plain(cluster.get("name")) or ""
+        result = self.current = ClusterResult(name or "(unnamed)")
+        self.result.clusters.append(result)
         try:
-            entry = self.entry(name, cluster)
-        except _Skip as exc:
-            self.result.skipped.append(f"cluster {name}: {exc}")
-            return
-        seen.add(name)
-        self.result.entries.append(entry)
+            if not name:
+                raise _Refuse("no-name", "the cluster has no name (Backstage requires one)")
+            result.entry = self.entry(name, cluster)
+        except _Refuse as exc:
+            result.entry, result.refused, result.topic = None, str(exc), exc.topic
 
     # One cluster ---------------------------------------------------------------------------
 
     def entry(self, name: str, cluster: Mapping[str, Any]) -> Entry:
+        if "<<" in cluster or "<<" in _mapping(cluster.get("authMetadata")):
+            raise _Refuse(
+                "yaml-merge-key",
+                "it uses a YAML merge key (<<): Backstage reads YAML 1.2, which does not "
+                "merge, so the cluster lacks what the merge was meant to bring; write the "
+                "keys out",
+            )
         # ConfigClusterLocator's authMetadata: top-level spellings, then the block, which wins.
         metadata: dict[str, Any] = {}
         for key, alias in (
@@ -239,19 +314,31 @@ class _Converter:
 
         auth_provider = self.text(metadata.get(AUTH_PROVIDER), "authProvider")
         if not auth_provider:
-            raise _Skip("no authProvider (Backstage refuses to start without one)")
-        provider = providers.lookup(auth_provider)
+            raise _Refuse("no-auth-provider", "no authProvider (Backstage refuses to start)")
+        provider = providers.lookup(auth_provider) if auth_provider in BACKSTAGE_PROVIDERS else None
         if provider is None:
-            raise _Skip(
+            raise _Refuse(
+                "unknown-auth-provider",
                 f"authProvider {auth_provider!r} is none of Backstage's: "
-                + ", ".join(BACKSTAGE_PROVIDERS)
+                + ", ".join(BACKSTAGE_PROVIDERS),
             )
-        server = self.text(cluster.get("url"), "url")
+        server = self.needed(cluster.get("url"), "url")
         if not server:
-            raise _Skip("no url")
+            raise _Refuse("no-url", "no url")
+        if not server.startswith(("https://", "http://")):
+            raise _Refuse("bad-url", f"url {server!r} is not an http(s) URL")
 
-        entry = Entry(name=name, server=server, provider=provider.name)
-        entry.insecure = self.flag(cluster.get("skipTLSVerify"), "skipTLSVerify")
+        entry = Entry(name=self.kubeconfig_name(name), server=server, provider=provider.name)
+        if entry.name != name:
+            self.warn(f"written as {entry.name!r}: a kubeconfig name without spaces or quotes")
+        if server.startswith("http://") and provider.name != "local-kubectl-proxy":
+            self.warn(
+                f"url {server} is plain http: kubectl sends no exec credential to an http "
+                "server (client-go applies them to TLS only), and anything else travels in clear"
+            )
+        entry.insecure = self.truthy(cluster.get("skipTLSVerify"), "skipTLSVerify")
+        if entry.insecure and server.startswith("https://"):
+            self.warn("skipTLSVerify is set: the server's certificate is not verified")
         self.tls(entry, cluster)
         by_provider = {
             "aws": self.provider_aws,
@@ -266,13 +353,23 @@ class _Converter:
         by_provider[provider.name](entry, metadata)
         return entry
 
+    def kubeconfig_name(self, name: str) -> str:
+        """`name` as a kubeconfig name a shell needs no quotes for, unique in this file."""
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "cluster"
+        candidate, n = base, 1
+        while candidate in self.names:
+            n += 1
+            candidate = f"{base}-{n}"
+        self.names.add(candidate)
+        return candidate
+
     def tls(self, entry: Entry, cluster: Mapping[str, Any]) -> None:
         # Backstage reads caFile first, else decodes caData (bufferFromFileOrString).
         ca_file = self.text(cluster.get("caFile"), "caFile")
         ca_data = None if ca_file else self.text(cluster.get("caData"), "caData")
         if entry.insecure:
             if ca_file or ca_data:
-                self.note("skipTLSVerify is set: the CA is left out (kubectl refuses both)")
+                self.warn("skipTLSVerify is set: the CA is left out (kubectl refuses both)")
             return
         if ca_file:
             entry.ca_file = os.path.abspath(ca_file)
@@ -285,43 +382,73 @@ class _Converter:
             if b"-----BEGIN CERTIFICATE-----" not in pem:
                 # kubectl refuses a whole kubeconfig whose certificate-authority-data is not
                 # base64: one bad cluster must not break every context in a merged file.
-                self.note("caData is not a base64 PEM certificate; left out")
+                self.warn(
+                    "caData is not base64 of a PEM certificate; left out, so the system's "
+                    "CAs verify the server"
+                )
             else:
                 entry.ca_data = compact
 
     # Providers: one method per subcommand ---------------------------------------------------
 
     def provider_aws(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
-        cluster_id = self.text(metadata.get(AWS_CLUSTER_ID), AWS_CLUSTER_ID) or entry.name
-        self.give(entry, "cluster-id", cluster_id)
-        role = self.text(metadata.get(AWS_ASSUME_ROLE), "assumeRole")
-        external_id = self.text(metadata.get(AWS_EXTERNAL_ID), "externalId")
-        account_id = self.text(metadata.get(AWS_ACCOUNT_ID), AWS_ACCOUNT_ID)
-        aws = _mapping(self.config.get("aws"))
+        # Backstage's name for the cluster is its EKS name unless the metadata says otherwise.
+        cluster_id = self.needed(metadata.get(AWS_CLUSTER_ID), AWS_CLUSTER_ID)
+        self.give(entry, "cluster-id", cluster_id or self.current.name)
+        role = self.needed(metadata.get(AWS_ASSUME_ROLE), "assumeRole", identity=True)
+        external_id = self.needed(metadata.get(AWS_EXTERNAL_ID), "externalId", identity=True)
+        profile = self.aws_main_profile()
+        raw_account = metadata.get(AWS_ACCOUNT_ID)
+        if isinstance(raw_account, int) and not isinstance(raw_account, bool):
+            # YAML 1.2 reads an unquoted 012345678901 as the number 12345678901: the leading
+            # zero is gone, and Backstage itself would look up the wrong account.
+            raise _Refuse(
+                "ambiguous-yaml-scalar",
+                f"{AWS_ACCOUNT_ID} is the number {raw_account}, not a 12-digit account id "
+                "(an unquoted id loses its leading zeros); quote it in the app-config",
+            )
+        account_id = self.needed(raw_account, AWS_ACCOUNT_ID, identity=True)
         if role:
             account = self.aws_account(role.split(":")[4] if role.count(":") >= 5 else "")
             if account is not None and account.get("roleName"):
-                self.note(
+                self.warn(
                     f"Backstage reaches {role} through aws.accounts' role "
                     f"{_plain(account.get('roleName'))}; this entry assumes it directly with "
                     "this machine's AWS credentials"
                 )
         elif account_id:
             account = self.aws_account(account_id)
-            role_name = self.text(
-                (account or {}).get("roleName")
-                or _mapping(aws.get("accountDefaults")).get("roleName"),
-                f"the roleName of AWS account {account_id}",
-            )
-            if role_name:
+            if account is not None and (
+                account.get("accessKeyId") is not None or account.get("secretAccessKey") is not None
+            ):
+                raise _Refuse(
+                    "aws-account-credentials",
+                    f"Backstage reaches AWS account {account_id} with the static keys in "
+                    "aws.accounts, which a kubeconfig cannot reference; add a profile with "
+                    "them and run `credplugin kubeconfig add ... -- aws --profile NAME`",
+                )
+            if account is not None and _plain(account.get("profile")):
+                profile = _plain(account.get("profile"))
+            else:
+                role_name = self.needed(
+                    (account or {}).get("roleName")
+                    or _mapping(self.aws.get("accountDefaults")).get("roleName"),
+                    f"the roleName of AWS account {account_id}",
+                    identity=True,
+                )
+                if not role_name:
+                    raise _Refuse(
+                        "aws-account-credentials",
+                        f"Backstage reaches AWS account {account_id} with credentials this "
+                        "entry cannot name (no roleName or profile in aws.accounts)",
+                    )
                 role = f"arn:{_aws_partition(entry.server)}:iam::{account_id}:role/{role_name}"
                 if account is not None:
-                    external_id = self.text(account.get("externalId"), "externalId")
-            else:
-                self.note(
-                    f"Backstage uses the credentials configured for AWS account {account_id} "
-                    "in aws.accounts; add --profile or --role-arn for them to the exec args"
-                )
+                    external_id = self.needed(
+                        account.get("externalId"), "externalId", identity=True
+                    )
+        if profile:
+            self.give(entry, "profile", profile)
         if role:
             self.give(entry, "role-arn", role)
         if external_id:
@@ -329,8 +456,13 @@ class _Converter:
         # --region: the aws provider reads it from the EKS server URL, as Backstage's
         # AWS_REGION would have to be set for the cluster.
 
+    def aws_main_profile(self) -> str | None:
+        """aws.mainAccount.profile: Backstage's base credentials for every AWS cluster."""
+        main = _mapping(self.aws.get("mainAccount"))
+        return _plain(main.get("profile"))
+
     def aws_account(self, account_id: str) -> dict[str, Any] | None:
-        accounts = _mapping(self.config.get("aws")).get("accounts")
+        accounts = self.aws.get("accounts")
         for account in accounts if isinstance(accounts, list) else []:
             if isinstance(account, dict) and _plain(account.get("accountId")) == account_id:
                 return account
@@ -340,14 +472,18 @@ class _Converter:
         pass  # DefaultAzureCredential on the machine, for the AKS server app: the defaults
 
     def provider_aks(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
-        microsoft = self.auth_provider_config("microsoft")
-        tenant = self.text((microsoft or {}).get("tenantId"), "auth.providers.microsoft tenantId")
+        microsoft = _mapping(
+            _mapping(self.auth_providers.get("microsoft")).get(self.auth_environment)
+        )
+        tenant = self.needed(microsoft.get("tenantId"), "auth.providers.microsoft tenantId")
         if tenant:
             self.give(entry, "tenant-id", tenant)
         else:
-            self.note(
-                "no Entra tenant in auth.providers.microsoft; add --tenant-id TENANT to the "
-                "exec args (or export AZURE_TENANT_ID)"
+            self.incomplete(
+                entry,
+                "--tenant-id TENANT",
+                "no-tenant",
+                f"no Entra tenant in auth.providers.microsoft.{self.auth_environment}",
             )
 
     def provider_google(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
@@ -360,13 +496,13 @@ class _Converter:
         if isinstance(key, Ref) and key.kind == "file":
             self.give(entry, "key-file", key.source)
             if key.value is None:
-                self.note(f"the key file {key.source} is not readable here ({key.why})")
+                self.warn(f"the key file {key.source} is not readable here ({key.why})")
         elif key is not None:
             origin = key.describe() if isinstance(key, Ref) else "a literal in the app-config"
-            self.note(
+            self.warn(
                 f"kubernetes.googleServiceAccountCredentials ({origin}) is a secret key and is "
                 "not copied: save it to a file only you can read and add --key-file FILE to "
-                "the exec args, or leave them as they are to use Application Default Credentials"
+                "the exec args; without it the entry uses Application Default Credentials"
             )
 
     def provider_service_account(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
@@ -375,51 +511,55 @@ class _Converter:
             # Backstage's in-cluster mode: the pod's projected token and CA.
             if entry.ca_file is None and entry.ca_data is None and not entry.insecure:
                 entry.ca_file = IN_CLUSTER_CA_FILE
-            self.note(
+            self.warn(
                 "no serviceAccountToken: the entry uses the in-cluster token and CA, so it "
                 "works inside a pod; elsewhere add --token-file or --token-env to the exec args"
             )
             return
         foreign = [v for v in getattr(token, "variables", ()) if _is_foreign_secret_variable(v)]
         if foreign:
-            raise _Skip(
+            raise _Refuse(
+                "credential-variable",
                 f"its serviceAccountToken comes from ${foreign[0]}, a secret of another "
-                f"service; it would be sent to {entry.server} as a bearer token; refused"
+                f"service; it would be sent to {entry.server} as a bearer token",
             )
         if isinstance(token, Ref) and token.kind == "env":
             self.give(entry, "token-env", token.source)
-            self.result.sends.append(
-                f"cluster {entry.name}: sends ${token.source} as a bearer token to {entry.server}"
-            )
+            if token.value is None:
+                self.warn(f"${token.source} is not set here; export it before using this context")
+            self.current.sends.append(f"${token.source} as a bearer token to {entry.server}")
             return
         if isinstance(token, Ref) and token.kind == "file":
             if not self.inside_roots(token.source):
-                raise _Skip(
+                raise _Refuse(
+                    "file-outside-tree",
                     f"its serviceAccountToken comes from {token.source}, outside the "
                     f"app-config's directory; it would be sent to {entry.server} as a bearer "
-                    "token; refused (copy the token next to the app-config, or use `credplugin "
-                    "kubeconfig add` to name the file yourself)"
+                    "token (copy the token next to the app-config, or name the file yourself "
+                    "with `credplugin kubeconfig add`)",
                 )
             self.give(entry, "token-file", token.source)
-            self.result.sends.append(
-                f"cluster {entry.name}: sends the file {token.source} as a bearer token to "
-                f"{entry.server}"
+            self.current.sends.append(
+                f"the file {token.source} as a bearer token to {entry.server}"
             )
             if token.value is None:
-                self.note(f"the token file {token.source} is not readable here ({token.why})")
+                self.warn(f"the token file {token.source} is not readable here ({token.why})")
             return
+        value = token.value if isinstance(token, Ref) else self.text(token, SA_TOKEN)
+        placeholder = _placeholder(value)
+        if placeholder:
+            raise _Refuse(
+                "placeholder", f"serviceAccountToken is a placeholder to fill in: {placeholder}"
+            )
         variable = "CREDPLUGIN_SA_TOKEN_" + re.sub(r"[^A-Z0-9]+", "_", entry.name.upper()).strip(
             "_"
         )
         self.give(entry, "token-env", variable)
-        self.result.sends.append(
-            f"cluster {entry.name}: sends ${variable} as a bearer token to {entry.server}"
-        )
-        value = token.value if isinstance(token, Ref) else self.text(token, SA_TOKEN)
+        self.current.sends.append(f"${variable} as a bearer token to {entry.server}")
         if self.include_secrets and value:
             entry.env[variable] = value
         else:
-            self.note(
+            self.warn(
                 "serviceAccountToken is written in the app-config itself and is not copied "
                 f"(--include-secrets would put it in the exec env); export {variable} with "
                 "the token before using this context"
@@ -427,39 +567,44 @@ class _Converter:
 
     def inside_roots(self, path: str) -> bool:
         real = os.path.realpath(path)
-        if real.startswith(IN_CLUSTER_SECRETS):
+        # /var/run is often a link to /run: the pod's secrets under either name.
+        if os.path.normpath(path).startswith(IN_CLUSTER_SECRETS) or real.startswith(
+            (IN_CLUSTER_SECRETS, "/run/secrets/")
+        ):
             return True
         return any(os.path.commonpath([real, root]) == root for root in self.roots)
 
     def provider_oidc(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
         idp = self.text(metadata.get(OIDC_TOKEN_PROVIDER), "oidcTokenProvider")
         if not idp:
-            self.note(
-                "no oidcTokenProvider (Backstage refuses to start without one): add "
-                "--issuer-url and --client-id to the exec args"
+            raise _Refuse(
+                "no-token-provider",
+                "authProvider oidc without oidcTokenProvider (Backstage refuses to start): "
+                "nothing says which issuer the API server trusts",
             )
-            return
         settings = self.auth_provider_config(idp)
-        if settings is None:
-            self.note(
-                f"no auth.providers.{idp}.{self.auth_environment} to take the issuer and "
-                "client id from: add --issuer-url URL and --client-id ID (those the API server "
-                "trusts) to the exec args"
+        try:
+            # Every value the issuer is made of decides whose token it is: an unset variable
+            # or a placeholder among them refuses the cluster.
+            issuer = issuer_of(idp, settings, lambda v, w: self.needed(v, w, identity=True))
+        except NoIssuer as exc:
+            raise _Refuse(exc.topic, f"oidcTokenProvider {idp}: {exc}") from None
+        client_id = self.needed(
+            settings.get("clientId"), f"auth.providers.{idp} clientId", identity=True
+        )
+        if idp not in WIRED_BY_DEFAULT:
+            self.warn(
+                f"oidcTokenProvider {idp} is not one Backstage's Kubernetes frontend wires by "
+                f"default ({', '.join(WIRED_BY_DEFAULT)}); the entry logs in at its issuer "
+                f"{issuer}"
             )
-            return
-        issuer = self.oidc_issuer(idp, settings)
-        client_id = self.text(settings.get("clientId"), f"auth.providers.{idp} clientId")
         if issuer:
             self.give(entry, "issuer-url", issuer)
         if client_id:
             self.give(entry, "client-id", client_id)
-        missing = [
-            f"--{name}" for name, v in (("issuer-url", issuer), ("client-id", client_id)) if not v
-        ]
-        if missing:
-            self.note(
-                f"could not derive {' and '.join(missing)} from auth.providers.{idp}; add "
-                "what the API server trusts to the exec args"
+        else:
+            self.incomplete(
+                entry, "--client-id ID", "no-client-id", f"auth.providers.{idp} has no clientId"
             )
         secret = settings.get("clientSecret")
         if secret is None or secret == "":
@@ -469,43 +614,22 @@ class _Converter:
             entry.env["OIDC_CLIENT_SECRET"] = value
             return
         origin = f" ({secret.describe()})" if isinstance(secret, Ref) else ""
-        self.note(
+        self.warn(
             f"Backstage's {idp} client has a client secret{origin}, which is not copied: if the "
             "IdP requires it for this client, export OIDC_CLIENT_SECRET before using this context"
         )
-
-    def oidc_issuer(self, idp: str, settings: Mapping[str, Any]) -> str | None:
-        where = f"auth.providers.{idp}"
-        if idp == "okta":
-            audience = self.text(settings.get("audience"), f"{where} audience")
-            server_id = self.text(settings.get("authServerId"), f"{where} authServerId")
-            if audience and server_id:
-                return f"{audience.rstrip('/')}/oauth2/{server_id}"
-            return audience.rstrip("/") if audience else None
-        if idp == "gitlab":
-            audience = self.text(settings.get("audience"), f"{where} audience")
-            return (audience or "https://gitlab.com").rstrip("/")
-        if idp == "microsoft":
-            tenant = self.text(settings.get("tenantId"), f"{where} tenantId")
-            return f"https://login.microsoftonline.com/{tenant}/v2.0" if tenant else None
-        if idp == "google":
-            return "https://accounts.google.com"
-        if idp == "onelogin":
-            issuer = self.text(settings.get("issuer"), f"{where} issuer")
-            return issuer.rstrip("/") if issuer else None
-        self.note(
-            f"oidcTokenProvider {idp!r} is not one Backstage wires by default; the issuer "
-            "cannot be derived"
-        )
-        return None
 
     def provider_local_kubectl_proxy(self, entry: Entry, metadata: Mapping[str, Any]) -> None:
         if not entry.server.startswith("http://"):
             # An anonymous TLS server: no exec entry (a placeholder client certificate would
             # be presented over TLS and refused).
             entry.provider = None
-            self.note("anonymous access (localKubectlProxy) over TLS: the user has no credentials")
-        elif not is_loopback(entry.server):
+            return
+        if not is_loopback(entry.server):
+            self.warn(
+                f"the proxy at {entry.server} is plain http on another host: anyone who can "
+                "reach it acts with its identity, and what you send travels in clear"
+            )
             self.give(entry, "proxy-url", entry.server)
 
 
@@ -515,10 +639,11 @@ def convert(
     include_secrets: bool = False,
     auth_environment: str | None = None,
     roots: Sequence[str] = (),
+    allow_incomplete: bool = False,
 ) -> Conversion:
     """The kubeconfig entries for the clusters of a loaded app-config whose files lie in the
     directories `roots`."""
-    return _Converter(config, include_secrets, auth_environment, roots).run()
+    return _Converter(config, include_secrets, auth_environment, roots, allow_incomplete).run()
 
 
 def _is_foreign_secret_variable(name: str) -> bool:
@@ -526,12 +651,17 @@ def _is_foreign_secret_variable(name: str) -> bool:
     return upper in FOREIGN_SECRET_VARIABLES or upper.startswith(FOREIGN_SECRET_PREFIXES)
 
 
+def _placeholder(text: str | None) -> str | None:
+    match = PLACEHOLDER.search(text or "")
+    return match.group(0) if match else None
+
+
 def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
 def _plain(value: Any) -> str | None:
-    """A plain scalar (or a resolved Ref) as text, without notes: for names and types."""
+    """A plain scalar (or a resolved Ref) as text, without warnings: for names and types."""
     if isinstance(value, Ref):
         return value.value
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):

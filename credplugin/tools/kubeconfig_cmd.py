@@ -23,6 +23,7 @@ from credplugin import log, providers
 from credplugin.backstage import appconfig, clusters
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
+from credplugin.tools.convert_cmd import convert
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -46,6 +47,9 @@ def _fails_cleanly(function: F) -> F:
 @click.group(context_settings=CONTEXT_SETTINGS)
 def kubeconfig() -> None:
     """Write kubeconfig entries that run credplugin."""
+
+
+kubeconfig.add_command(convert)
 
 
 command_option = click.option(
@@ -106,6 +110,15 @@ kubeconfig_option = click.option(
     metavar="TEXT",
     help="Prefix for the cluster, user and context names (to keep them apart from others).",
 )
+@click.option(
+    "--allow-incomplete",
+    is_flag=True,
+    help="Write entries that lack something only the person can add (an issuer, a client id, "
+    "a tenant) instead of refusing them; they are marked with CREDPLUGIN_INCOMPLETE in their "
+    "exec env and fail with a usage error naming what is missing until it is added. An entry "
+    "that would authenticate as someone else (an unset variable in a role ARN or external "
+    "id) is refused all the same.",
+)
 @command_option
 @_fails_cleanly
 def from_backstage(
@@ -116,16 +129,29 @@ def from_backstage(
     include_secrets: bool,
     auth_environment: str | None,
     prefix: str,
+    allow_incomplete: bool,
     command: str,
 ) -> None:
     """Turn the clusters of a Backstage app-config into kubeconfig entries.
 
     Several APP_CONFIG files merge as Backstage merges them: later files win, mappings merge
-    key by key, arrays are replaced. ${VAR}, $env and $file substitutions are applied;
-    a secret from ${VAR} or $file is referenced by its variable or file, never copied.
+    key by key, arrays are replaced. They are read as Backstage reads them (YAML 1.2) and
+    ${VAR}, ${VAR:-default}, $env, $file and $include are applied; only the kubernetes, auth
+    and aws sections matter, and a substitution that fails elsewhere is a warning. A secret
+    from ${VAR} or $file is referenced by its variable or file, never copied.
 
-    Clusters of the `config` and `localKubectlProxy` locators become entries; `catalog` and
-    `gke` clusters exist only at runtime and are reported as skipped.
+    Every cluster of the `config` and `localKubectlProxy` locators is written, written with
+    warnings, or refused with the reason; `catalog` and `gke` clusters exist only at
+    runtime and are reported. Names become kubeconfig names without spaces. The summary on
+    stderr lists every cluster's outcome and every variable or file an entry sends, and to
+    which server.
+
+    \b
+    Exit codes:
+      0  every cluster was written (some maybe with warnings)
+      1  the app-config could not be used (unreadable, refused, no clusters): nothing written
+      2  usage error
+      3  some clusters were refused; the others were written
     """
     if output and merge:
         raise UsageError("--output and --merge exclude each other; with --merge, use --kubeconfig")
@@ -141,18 +167,16 @@ def from_backstage(
         include_secrets=include_secrets,
         auth_environment=auth_environment,
         roots=[os.path.dirname(os.path.abspath(path)) for path in app_configs],
+        allow_incomplete=allow_incomplete,
     )
     for skipped in result.skipped:
         log.notice(f"skipped {skipped}")
-    for note in result.notes:
-        log.warn(note)
-    for line in result.sends:
-        log.notice(line)
     entries = result.entries
-    if not entries:
-        raise CredpluginError("no cluster in the app-config could be converted; nothing written")
     for entry in entries:
         entry.name = prefix + entry.name
+    _summarise(result)
+    if not entries:
+        raise CredpluginError("no cluster in the app-config could be converted; nothing written")
 
     if merge:
         target = kubeconfig_path or kc.default_path(os.environ)
@@ -163,6 +187,30 @@ def from_backstage(
         log.notice(f"wrote {_count(entries)} to {output}")
     else:
         click.echo(kc.dump(kc.merge(None, entries, command)), nl=False)
+    if result.refused:
+        raise SystemExit(PARTIAL)
+
+
+PARTIAL = 3
+
+
+def _summarise(result: clusters.Conversion) -> None:
+    """One block per cluster on stderr: its outcome, then what to know about it."""
+    for cluster in result.clusters:
+        if cluster.entry is None:
+            log.warn(f"cluster {cluster.name}: refused: {cluster.refused}")
+            continue
+        named = f" (as {cluster.entry.name})" if cluster.entry.name != cluster.name else ""
+        log.notice(f"cluster {cluster.name}{named}: {cluster.outcome}")
+        for warning in cluster.warnings:
+            log.warn(f"cluster {cluster.name}: {warning}")
+        for sends in cluster.sends:
+            log.notice(f"cluster {cluster.name}: sends {sends}")
+    written = len(result.entries)
+    log.notice(
+        f"{written} of {len(result.clusters)} clusters written"
+        + (f", {len(result.refused)} refused" if result.refused else "")
+    )
 
 
 class _AddCommand(click.Command):
