@@ -25,12 +25,8 @@ from tests.conftest import (
     Run,
     credplugin_command,
     exec_info,
-    kubectl_binaries,
-    run_kubectl,
     use_entra,
-    write_kubeconfig,
 )
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.entra import AKS_SERVER_ID, EntraStandIn, RefusingProxy, browser_command
 from tests.standins.tls import TLSMaterial
 from tests.test_hot_path import heavy, loaded_modules
@@ -40,7 +36,6 @@ TENANT_B = "22222222-bbbb-4bbb-8bbb-222222222222"
 ALICE = "alice@example.test"
 BOB = "bob@example.test"
 REPO = Path(__file__).resolve().parents[1]
-KUBECTLS = kubectl_binaries()
 CODE = re.compile(r"enter the code (\S+)")
 
 
@@ -365,78 +360,6 @@ def test_the_cluster_entry_chooses_tenant_and_audience_only_when_the_user_allows
     )
     assert "ignored" not in run.stderr
     assert entra.verify(token_of(run), other_server)["tid"] == TENANT_B
-
-
-# -- real kubectl ----------------------------------------------------------------------------------
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-def test_kubectl_get_ns_with_a_device_code_login_and_an_audience_check(
-    azure_env: Plugin,
-    entra: EntraStandIn,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-) -> None:
-    def authenticate(token: str) -> str:
-        return "aks:" + str(entra.verify(token, AKS_SERVER_ID)["upn"])
-
-    apiserver.add_authenticator(authenticate)
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        aks_args(),
-        interactive_mode="Never",
-    )
-    proc = subprocess.Popen(
-        [KUBECTLS[0], "--kubeconfig", str(kubeconfig), "get", "ns"],
-        env=azure_env.env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.start()
-    try:
-        assert proc.stderr is not None and proc.stdout is not None
-        stderr = []
-        for line in proc.stderr:  # kubectl passes the plugin's stderr through
-            stderr.append(line)
-            match = CODE.search(line)
-            if match:
-                entra.approve(match.group(1), ALICE)
-        out = proc.stdout.read()
-        assert proc.wait() == 0, "".join(stderr)
-    finally:
-        watchdog.cancel()
-    assert "kube-system" in out
-    assert {r.identity for r in apiserver.authenticated_requests()} == {f"aks:{ALICE}"}
-    # The next kubectl command is served from the cache: no request reaches Entra.
-    before = len(entra.requests)
-    result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=azure_env.env)
-    assert result.returncode == 0, result.stderr
-    assert len(entra.requests) == before
-    # A token for another audience is refused by the same API server.
-    apiserver.reset()
-    wrong = write_kubeconfig(
-        tmp_path / "kubeconfig-wrong",
-        apiserver.url,
-        tls.ca_b64,
-        aks_args(TENANT_A, "--server-id", "44444444-dddd-4ddd-8ddd-444444444444"),
-    )
-    run, _ = login(
-        azure_env,
-        entra,
-        *aks_args(TENANT_A, "--server-id", "44444444-dddd-4ddd-8ddd-444444444444"),
-        info=exec_info(V1, server=apiserver.url),
-    )
-    run.credential()
-    result = run_kubectl(KUBECTLS[0], wrong, "get", "ns", env=azure_env.env)
-    assert result.returncode != 0
-    assert any("audience" in reason.lower() for reason in apiserver.rejections)
 
 
 def test_an_account_is_found_for_a_tenant_given_as_a_domain() -> None:

@@ -1,6 +1,6 @@
 """aws: EKS tokens checked the way EKS checks them (aws-iam-authenticator's Verify rules plus
-a SigV4 recomputation from the known secret), AssumeRole against moto's STS on 127.0.0.1, and
-real kubectl through an API stand-in that accepts only tokens passing that verification."""
+a SigV4 recomputation from the known secret) and AssumeRole against moto's STS on 127.0.0.1.
+Real kubectl against the EKS-verifying API stand-in: tests/test_kubectl_providers.py."""
 
 from __future__ import annotations
 
@@ -26,18 +26,12 @@ from tests.conftest import (
     aws_static_env,
     exec_info,
     expiry_of,
-    kubectl_binaries,
-    run_kubectl,
-    write_kubeconfig,
 )
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.eks_verifier import AwsPrincipal, EksTokenVerifier, TokenRejected
-from tests.standins.tls import TLSMaterial
 
 ACCOUNT = "123456789012"
 USER_ARN = f"arn:aws:iam::{ACCOUNT}:user/alice"
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/eks-admin"
-KUBECTLS = kubectl_binaries()
 
 
 def static_principal() -> AwsPrincipal:
@@ -335,48 +329,3 @@ def test_profile_role_with_mfa_fails_fast_when_nobody_can_answer(aws_env: Plugin
     assert time.monotonic() - started < 20
     assert run.returncode == 3 and run.stdout == ""
     assert "needs a person" in run.stderr and "credplugin aws" in run.stderr
-
-
-# -- real kubectl --------------------------------------------------------------------------------
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-@pytest.mark.parametrize(("api_version", "mode"), [(V1, "Never"), (V1BETA1, None)])
-def test_kubectl_get_ns_with_a_verified_eks_token(
-    aws_env: Plugin,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-    api_version: str,
-    mode: str | None,
-) -> None:
-    verifier = EksTokenVerifier("prod-cluster", principals=[static_principal()])
-    apiserver.add_authenticator(lambda token: "aws:" + verifier.verify(token).canonical_arn)
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        ["aws"],
-        api_version=api_version,
-        interactive_mode=mode,
-        cluster_config={"cluster-id": "prod-cluster", "region": "eu-west-1"},
-    )
-    result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=aws_env.env)
-    assert result.returncode == 0, result.stderr
-    assert {r.identity for r in apiserver.authenticated_requests()} == {f"aws:{USER_ARN}"}
-    # The same kubeconfig against a cluster with another id: STS would refuse the signature.
-    wrong = EksTokenVerifier("another-cluster", principals=[static_principal()])
-    apiserver2 = FakeAPIServer(tls)
-    with apiserver2:
-        apiserver2.add_authenticator(lambda token: "aws:" + wrong.verify(token).canonical_arn)
-        kubeconfig2 = write_kubeconfig(
-            tmp_path / "kubeconfig2",
-            apiserver2.url,
-            tls.ca_b64,
-            ["aws"],
-            cluster_config={"cluster-id": "prod-cluster", "region": "eu-west-1"},
-        )
-        result = run_kubectl(KUBECTLS[0], kubeconfig2, "get", "ns", env=aws_env.env)
-        assert result.returncode != 0
-        assert any("signature" in reason for reason in apiserver2.rejections)

@@ -1,6 +1,6 @@
 """azure: the real azure-identity credentials (DefaultAzureCredential, environment, workload
 identity, managed identity, Azure CLI) against the Entra stand-in on https://127.0.0.1, with a
-refusing proxy in place of the internet and real kubectl checking the token's audience."""
+refusing proxy in place of the internet. Real kubectl: tests/test_kubectl_providers.py."""
 
 from __future__ import annotations
 
@@ -20,12 +20,8 @@ from tests.conftest import (
     V1,
     Plugin,
     exec_info,
-    kubectl_binaries,
-    run_kubectl,
     use_entra,
-    write_kubeconfig,
 )
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.entra import AKS_SERVER_ID, EntraStandIn, RefusingProxy
 from tests.standins.tls import TLSMaterial
 from tests.test_aks import age_cache_entries, token_of
@@ -38,7 +34,6 @@ SECRET = "Xq8~s3cr3t.value_thatMustNeverShow"
 FEDERATED = (
     "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6ZGVmYXVsdDpiYWNrc3RhZ2UifQ.c2ln"
 )
-KUBECTLS = kubectl_binaries()
 
 
 @pytest.fixture
@@ -309,34 +304,3 @@ def test_cache_hit_imports_nothing_heavy(sp_env: Plugin) -> None:
     miss = loaded_modules(["azure"], env)
     assert "azure" in {m.split(".")[0] for m in miss}, "the first call should fetch"
     assert heavy(loaded_modules(["azure"], env)) == []
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-def test_kubectl_get_ns_with_the_service_principal_token_and_an_audience_check(
-    sp_env: Plugin,
-    entra: EntraStandIn,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-) -> None:
-    def authenticate(token: str) -> str:
-        claims = entra.verify(token, AKS_SERVER_ID)
-        return f"azure:{claims['appid']}"
-
-    apiserver.add_authenticator(authenticate)
-    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", apiserver.url, tls.ca_b64, ["azure"])
-    result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=sp_env.env)
-    assert result.returncode == 0, result.stderr
-    assert "kube-system" in result.stdout
-    assert {r.identity for r in apiserver.authenticated_requests()} == {f"azure:{SP_CLIENT}"}
-    # A token for another scope is refused by the same API server.
-    wrong = write_kubeconfig(
-        tmp_path / "kubeconfig-wrong",
-        apiserver.url,
-        tls.ca_b64,
-        ["azure", "--scope", "https://management.azure.com/.default"],
-    )
-    result = run_kubectl(KUBECTLS[0], wrong, "get", "ns", env=sp_env.env)
-    assert result.returncode != 0
-    assert any("audience" in reason.lower() for reason in apiserver.rejections)

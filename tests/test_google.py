@@ -1,7 +1,7 @@
 """google through the real CLI: a person's Application Default Credentials refreshed through
 real google-auth at the file's own token_uri, and a loopback auth-code + PKCE sign-in driven
-by a scripted $BROWSER against a stand-in of Google's authorization and token endpoints;
-real kubectl through an API server stand-in that accepts only tokens Google issued."""
+by a scripted $BROWSER against a stand-in of Google's authorization and token endpoints.
+Real kubectl: tests/test_kubectl_providers.py."""
 
 from __future__ import annotations
 
@@ -18,13 +18,9 @@ from tests.conftest import (
     Plugin,
     clean_environ,
     exec_info,
-    kubectl_binaries,
     one_line,
-    run_kubectl,
     token_of,
-    write_kubeconfig,
 )
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.google_oauth import (
     CLOUD_PLATFORM,
     USERINFO_EMAIL,
@@ -36,7 +32,6 @@ from tests.test_hot_path import heavy, loaded_modules
 USER = "alice@example.com"
 CLIENT_ID = "123-desktop.apps.googleusercontent.com"
 CLIENT_SECRET = "GOCSPX-desktop-secret-123"
-KUBECTLS = kubectl_binaries()
 
 # A "browser" that does what a person approving at once does: open the URL, follow the
 # redirects to the loopback listener. With FAKE_BROWSER_FORGE it first delivers a code
@@ -287,29 +282,6 @@ def test_login_needs_a_client_id(gplugin: Plugin) -> None:
 
 
 # -- kubectl, hot path ----------------------------------------------------------------------------
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-def test_kubectl_get_ns_with_the_users_token(
-    gplugin: Plugin,
-    google: GoogleOAuthStandIn,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-) -> None:
-    write_adc(gplugin, google)
-    apiserver.add_authenticator(google.identity_of)
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        ["google"],
-        interactive_mode="IfAvailable",
-    )
-    result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=gplugin.env)
-    assert result.returncode == 0, result.stderr
-    assert {r.identity for r in apiserver.authenticated_requests()} == {f"google:{USER}"}
 
 
 def test_cache_hit_imports_nothing_heavy(

@@ -1,7 +1,7 @@
 """google-service-account through the real CLI and real google-auth, against loopback stand-ins
 of Google's token endpoint (service-account assertions verified against the key's public
-half), IAM Credentials impersonation and the metadata server; and real kubectl through an API
-server stand-in that accepts only access tokens the Google stand-in issued."""
+half), IAM Credentials impersonation and the metadata server. Real kubectl:
+tests/test_kubectl_providers.py."""
 
 from __future__ import annotations
 
@@ -9,23 +9,16 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
 from credplugin.cloud.google_auth import parse_scopes
 from tests.conftest import (
     V1,
-    V1BETA1,
     Plugin,
     clean_environ,
     exec_info,
     expiry_of,
-    kubectl_binaries,
     one_line,
-    run_kubectl,
     token_of,
-    write_kubeconfig,
 )
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.google_oauth import (
     CLOUD_PLATFORM,
     USERINFO_EMAIL,
@@ -38,7 +31,6 @@ from tests.test_hot_path import heavy, loaded_modules
 
 SA = "deployer@test-project.iam.gserviceaccount.com"
 TARGET = "gke-admin@test-project.iam.gserviceaccount.com"
-KUBECTLS = kubectl_binaries()
 
 
 def write_key(directory: Path, key: ServiceAccountKey, token_uri: str) -> Path:
@@ -374,36 +366,6 @@ def test_metadata_server_token_and_impersonation_from_it(gplugin: Plugin) -> Non
             env=env,
         ).credential()
         assert metadata.issued(token_of(doc)).subject == TARGET  # type: ignore[union-attr]
-
-
-# -- kubectl ------------------------------------------------------------------------------------
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-@pytest.mark.parametrize("api_version", [V1, V1BETA1])
-def test_kubectl_get_ns_with_a_google_issued_token(
-    gplugin: Plugin,
-    google: GoogleOAuthStandIn,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-    api_version: str,
-) -> None:
-    key_file = write_key(tmp_path, google.new_service_account(SA), google.token_uri)
-    apiserver.add_authenticator(google.identity_of)
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        ["googleServiceAccount", "--key-file", str(key_file)],
-        api_version=api_version,
-    )
-    result = run_kubectl(KUBECTLS[0], kubeconfig, "get", "ns", env=gplugin.env)
-    assert result.returncode == 0, result.stderr
-    assert "kube-system" in result.stdout
-    assert {r.identity for r in apiserver.authenticated_requests()} == {f"google:{SA}"}
-    assert google.count() == 1  # one token for every request kubectl made
 
 
 # -- unit: parsing, hot path ---------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""Real kubectl (every kubectl.1.NN on the machine, and the dispatcher) and the real Python
-`kubernetes` client authenticate to the bearer-checking API stand-in through credplugin."""
+"""What real clients do with credplugin beyond one provider's login: the real Python
+`kubernetes` client, kubectl's view of our errors, a rotated token file, a hostile cluster
+entry. Every provider through every kubectl: tests/test_kubectl_providers.py."""
 
 from __future__ import annotations
 
@@ -22,13 +23,6 @@ from tests.standins.tls import TLSMaterial
 KUBECTLS = kubectl_binaries()
 needs_kubectl = pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
 
-# (kubeconfig exec apiVersion, interactiveMode) as users write them.
-EXEC_FLAVOURS = {
-    "v1-Never": (V1, "Never"),
-    "v1beta1-IfAvailable": (V1BETA1, "IfAvailable"),
-    "v1beta1-unset": (V1BETA1, None),
-}
-
 
 @pytest.fixture
 def token_file(tmp_path: Path) -> tuple[Path, str]:
@@ -36,38 +30,6 @@ def token_file(tmp_path: Path) -> tuple[Path, str]:
     path = tmp_path / "sa-token"
     path.write_text(token + "\n")
     return path, token
-
-
-@needs_kubectl
-@pytest.mark.kubectl
-@pytest.mark.parametrize("flavour", sorted(EXEC_FLAVOURS))
-@pytest.mark.parametrize("kubectl", KUBECTLS, ids=[Path(k).name for k in KUBECTLS])
-def test_kubectl_get_ns_through_service_account(
-    kubectl: str,
-    flavour: str,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    plugin: Plugin,
-    token_file: tuple[Path, str],
-    tmp_path: Path,
-) -> None:
-    path, token = token_file
-    apiserver.accept(token)
-    api_version, interactive_mode = EXEC_FLAVOURS[flavour]
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        ["service-account", "--token-file", str(path)],
-        api_version=api_version,
-        interactive_mode=interactive_mode,
-    )
-    result = run_kubectl(kubectl, kubeconfig, "get", "ns", env=plugin.env)
-    assert result.returncode == 0, result.stderr
-    assert "kube-system" in result.stdout
-    authenticated = apiserver.authenticated_requests()
-    assert authenticated, "kubectl reached the server without our token"
-    assert {r.token_sha256 for r in authenticated} == {token_fingerprint(token)}
 
 
 @needs_kubectl

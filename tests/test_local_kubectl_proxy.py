@@ -79,23 +79,6 @@ def kubectl_proxy(upstream: Path, plugin: Plugin) -> Iterator[str]:
 
 
 @pytest.mark.kubectl
-def test_kubectl_through_kubectl_proxy_uses_the_proxy_identity_only(
-    kubectl_proxy: str, apiserver: FakeAPIServer, plugin: Plugin, tmp_path: Path
-) -> None:
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig", kubectl_proxy, None, ["local-kubectl-proxy"]
-    )
-    for kubectl in (KUBECTLS[0], KUBECTLS[-1]):
-        apiserver.reset()
-        result = run_kubectl(kubectl, kubeconfig, "get", "ns", env=plugin.env)
-        assert result.returncode == 0, result.stderr
-        assert "kube-system" in result.stdout
-        seen = apiserver.requests
-        assert seen and all(r.token_sha256 == token_fingerprint(PROXY_TOKEN) for r in seen)
-        assert all(r.client_cert_cn is None for r in seen)
-
-
-@pytest.mark.kubectl
 def test_placeholder_pair_is_cached_and_proxy_checked_on_every_call(
     kubectl_proxy: str, plugin: Plugin
 ) -> None:

@@ -19,22 +19,15 @@ import requests
 from credplugin.errors import UpstreamError
 from tests.conftest import (
     V1,
-    V1BETA1,
     Plugin,
     credplugin_command,
     exec_info,
-    kubectl_binaries,
-    run_kubectl,
-    write_kubeconfig,
 )
 from tests.oidc.fake_browser import log_in
-from tests.standins.apiserver import FakeAPIServer
 from tests.standins.oidc_stub import OidcStub
-from tests.standins.tls import TLSMaterial
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 CLIENT = "kubectl"
-KUBECTLS = kubectl_binaries()
 
 
 @pytest.fixture(scope="module")
@@ -293,34 +286,6 @@ def test_the_stub_accepts_an_honest_login(plugin: Plugin, browser: Browser) -> N
     with OidcStub() as stub:
         run = plugin.run(*oidc_args(stub.issuer, client=stub.client_id))
     assert run.credential()["status"]["token"].count(".") == 2
-
-
-@pytest.mark.kubectl
-@pytest.mark.skipif(not KUBECTLS, reason="no kubectl binary on this machine")
-@pytest.mark.parametrize(("api_version", "mode"), [(V1, "Never"), (V1BETA1, None)])
-def test_kubectl_get_ns_with_a_verified_id_token(
-    issuer: str,
-    plugin: Plugin,
-    browser: Browser,
-    apiserver: FakeAPIServer,
-    tls: TLSMaterial,
-    tmp_path: Path,
-    api_version: str,
-    mode: str | None,
-) -> None:
-    apiserver.add_authenticator(lambda token: "oidc:" + verify(issuer, token)["sub"])
-    kubeconfig = write_kubeconfig(
-        tmp_path / "kubeconfig",
-        apiserver.url,
-        tls.ca_b64,
-        oidc_args(issuer),
-        api_version=api_version,
-        interactive_mode=mode,
-    )
-    result = run_kubectl(KUBECTLS[-1], kubeconfig, "get", "ns", env=plugin.env)
-    assert result.returncode == 0, result.stderr
-    assert {r.identity for r in apiserver.authenticated_requests()} == {"oidc:alice"}
-    assert len(browser.opened()) == 1
 
 
 def test_an_idle_preconnect_does_not_block_the_redirect() -> None:
