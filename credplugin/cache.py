@@ -250,6 +250,44 @@ class CacheStore:
         except FileNotFoundError:
             return False
 
+    def remove_lock(self, key: str) -> bool:
+        """Remove `key`'s lock file unless a process holds it (False then): removing a held
+        lock would let the next process lock a new file and fetch alongside the holder."""
+        import fcntl
+
+        path = self.lock_path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except FileNotFoundError:
+            return True
+        except OSError:  # a symlink or worse: not ours to keep
+            _unlink_quietly(path)
+            return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        try:
+            # Unlinked while we hold it: a waiter that opened it will find it gone and retry.
+            _unlink_quietly(path)
+        finally:
+            os.close(fd)
+        return True
+
+    def all_keys(self) -> list[str]:
+        """Every key with any file here: entries, and locks and back-offs left without one."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        keys = set()
+        for name in names:
+            key, dot, suffix = name.partition(".")
+            if dot and suffix in ("json", "lock", "backoff") and len(key) == 64:
+                keys.add(key)
+        return sorted(keys)
+
     def _sweep_stale_temps(self) -> None:
         from credplugin import privatefile
 

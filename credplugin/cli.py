@@ -60,6 +60,7 @@ def provider_command(provider: Declaration) -> click.Command:
         ctx.exit(runner.main(provider, given, os.environ))
 
     alias = f" (Backstage: {provider.backstage})" if provider.backstage != provider.name else ""
+    examples = "\n".join(f"  {example}" for example in provider.examples)
     return click.Command(
         provider.name,
         params=params,
@@ -67,6 +68,7 @@ def provider_command(provider: Declaration) -> click.Command:
         help=f"{provider.summary}{alias}\n\nPrints one client.authentication.k8s.io "
         "ExecCredential on stdout; every message goes to stderr.",
         short_help=provider.summary,
+        epilog=f"\b\nExamples:\n{examples}" if examples else None,
         context_settings=CONTEXT_SETTINGS,
     )
 

@@ -91,6 +91,30 @@ _NETWORK_REASONS = (
 )
 
 
+def proxy_settings(url: str) -> str:
+    """The proxy settings a request to `url` goes out with, as a person would check them."""
+    import os
+    import urllib.request  # an error path: never on a cache hit
+
+    scheme = url.partition("://")[0].lower() or "https"
+    proxies = urllib.request.getproxies()
+    host = url.partition("://")[2].split("/", 1)[0].rsplit("@", 1)[-1].split(":")[0]
+    if host and urllib.request.proxy_bypass(host):
+        return "no proxy for it (NO_PROXY)"
+    chosen = proxies.get(scheme)
+    if chosen:
+        name = f"{scheme.upper()}_PROXY"
+        where = name if os.environ.get(name) or os.environ.get(name.lower()) else "the system"
+        return f"through the proxy {_without_password(chosen)} ({where})"
+    return "no proxy set (HTTPS_PROXY, HTTP_PROXY)"
+
+
+def _without_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    auth, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}{auth.split(':')[0]}:***@{host}" if at else url
+
+
 def network_reason(exc: BaseException) -> str | None:
     """'connection refused', 'the host name does not resolve'...: found in the exception's
     chain (requests and urllib3 wrap the socket error several times), or None."""

@@ -40,7 +40,7 @@ class ClusterInfo:
 
 
 class ExecRequest:
-    __slots__ = ("api_version", "cluster", "interactive", "warnings")
+    __slots__ = ("api_version", "cluster", "from_client", "interactive", "warnings")
 
     def __init__(
         self,
@@ -48,11 +48,15 @@ class ExecRequest:
         interactive: bool,
         cluster: ClusterInfo | None = None,
         warnings: list[str] | None = None,
+        from_client: bool = True,
     ) -> None:
         self.api_version = api_version
         self.interactive = interactive
         self.cluster = cluster
         self.warnings = warnings or []
+        # Whether a client (kubectl, a library) sent KUBERNETES_EXEC_INFO: without it, a
+        # person ran us by hand, and `interactive` only says whether stdin is a terminal.
+        self.from_client = from_client
 
     @property
     def server(self) -> str | None:
@@ -71,7 +75,7 @@ def parse_request(raw: str | None, api_version_flag: str | None, stdin_is_tty: b
     """
     if not raw or not raw.strip():
         asked = SHORT_NAMES.get(api_version_flag or "", V1BETA1)
-        return ExecRequest(asked, interactive=stdin_is_tty)
+        return ExecRequest(asked, interactive=stdin_is_tty, from_client=False)
     warnings: list[str] = []
     try:
         doc = fastjson.loads(raw)

@@ -18,7 +18,7 @@ from credplugin.options import ALLOWED, COMMON_OPTIONS, resolve
 
 TYPE_CHECKING = False  # hot path: no typing import
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
     from typing import Any
 
     from credplugin.options import Option, Refused
@@ -31,7 +31,7 @@ MAX_SECONDS = 86400.0
 
 
 class Invocation:
-    __slots__ = ("_key", "environ", "provider", "server", "sources", "values")
+    __slots__ = ("_key", "environ", "provider", "refused", "server", "sources", "values")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class Invocation:
         cluster_config: Mapping[str, Any],
         request_server: str | None,
         environ: Mapping[str, str],
+        warn: Callable[[str], None] = log.warn,
     ) -> None:
         options = provider.options + COMMON_OPTIONS
         values, sources, refused = resolve(options, command_line, cluster_config, environ)
@@ -49,9 +50,11 @@ class Invocation:
         self.environ = environ
         self.server: str | None = request_server or values.get("server")
         self._key: str | None = None
+        # The cluster config keys that were ignored: a cluster entry may not set them.
+        self.refused = refused
         cluster = self.server or "(no server)"
         for item in refused:
-            log.warn(
+            warn(
                 f"ignored {item.option.name!r} in the exec extension of cluster {cluster}: "
                 f"a cluster entry may not set {item.option.flag} ({item.why})"
             )
@@ -104,7 +107,10 @@ class Invocation:
         summary = {
             o.name: self.values[o.dest]
             for o in self.provider.options
-            if o.identity and not o.secret and self.values[o.dest] not in (None, [], False)
+            if o.identity
+            and not o.secret
+            and self.sources[o.dest] != "default"  # what was given, not what was assumed
+            and self.values[o.dest] not in (None, [], False)
         }
         if self.server and self.provider.server_in_key:
             summary["server"] = self.server
@@ -146,6 +152,28 @@ class Invocation:
         if self.values.get("cache_dir"):
             words += ["--cache-dir", str(self.values["cache_dir"])]
         return " ".join([*prefix, shlex.join(words)])
+
+    def problems(self) -> list[str]:
+        """What would stop a fetch on this machine, found without fetching anything (doctor,
+        kubeconfig writers): a file an option names that is not readable, a program not on
+        PATH, a variable not set, and whatever the provider's own checks find."""
+        import shlex  # tools only: never on the exec path
+        import shutil
+
+        found = []
+        for opt in self.provider.options:
+            value = self.values.get(opt.dest)
+            if not opt.names or not value:
+                continue
+            if opt.names == "file" and not os.access(os.path.expanduser(str(value)), os.R_OK):
+                found.append(f"{opt.flag} {value}: no readable file there")
+            elif opt.names == "program":
+                words = shlex.split(str(value))
+                if not words or shutil.which(words[0]) is None:
+                    found.append(f"{opt.flag} {value!r}: the program is not on PATH")
+            elif opt.names == "variable" and not self.environ.get(str(value)):
+                found.append(f"{opt.flag} {value}: ${value} is not set")
+        return found + self.provider.problems(self.values, self.environ)
 
     def _identity_file_stamps(self) -> list[Any]:
         """(path, mtime, size) of files that say who we are (an AWS credentials file), so that

@@ -60,6 +60,7 @@ class Option:
         "metavar",
         "multiple",
         "name",
+        "names",
         "required",
         "secret",
         "type",
@@ -82,6 +83,7 @@ class Option:
         hidden: bool = False,
         cluster: str = "opt-in",
         required: bool = False,
+        names: str | None = None,
     ) -> None:
         self.name = name
         self.help = help
@@ -100,6 +102,9 @@ class Option:
         # The provider cannot work without a value (from any source): doctor and --help say
         # so, and the fetch refuses with a usage error naming it.
         self.required = required
+        # What the value names on this machine, for doctor to check without using it:
+        # "file" (exists, readable), "program" (on PATH), "variable" (set).
+        self.names = names
         # Whether a cluster's exec extension may set it: ALLOWED, OPT_IN or NEVER (above).
         if cluster not in (ALLOWED, OPT_IN, NEVER):
             raise ValueError(f"--{name}: cluster={cluster!r}")

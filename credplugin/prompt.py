@@ -17,8 +17,13 @@ if TYPE_CHECKING:
 
 
 class Prompter:
-    def __init__(self, interactive: bool, terminal_command: Callable[[], str]) -> None:
+    def __init__(
+        self, interactive: bool, terminal_command: Callable[[], str], *, from_client: bool = True
+    ) -> None:
         self.interactive = interactive
+        # Who said nobody can answer: kubectl (spec.interactive false) or a stdin that is
+        # not a terminal when a person ran us by hand.
+        self.from_client = from_client
         # Builds the command that does the same login by hand (secrets left out); lazily,
         # since only a failure needs it.
         self._terminal_command = terminal_command
@@ -33,7 +38,12 @@ class Prompter:
     def require_person(self, what: str) -> None:
         if not self.interactive:
             raise InteractionRequired(
-                f"{what} needs a person, but kubectl runs this plugin non-interactively",
+                f"{what} needs a person, but "
+                + (
+                    "kubectl runs this plugin non-interactively"
+                    if self.from_client
+                    else "stdin is not a terminal"
+                ),
                 hint=f"run `{self.terminal_command}` in a terminal, then retry",
             )
 

@@ -100,7 +100,9 @@ def run(
                     timeout=float(values["timeout"]),
                     server=call.server,
                     force_refresh=bool(values["force_refresh"]),
-                    prompter=Prompter(request.interactive, call.terminal_command),
+                    prompter=Prompter(
+                        request.interactive, call.terminal_command, from_client=request.from_client
+                    ),
                 )
             )
         return contexts[0]

@@ -15,15 +15,17 @@ import re
 import resource
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import credplugin_command
+from tests.conftest import credplugin_command, kubectl_binaries
 
 SCENARIOS = Path(__file__).parent / "data" / "app-configs"
+KUBECTLS = kubectl_binaries()
 ALL = sorted(p.name for p in SCENARIOS.iterdir() if (p / "expect.yaml").is_file())
 # `from-backstage` exits 3 when it wrote some clusters and refused others.
 PARTIAL = 3
@@ -41,7 +43,9 @@ def load_expectation(name: str) -> dict[str, Any]:
     return doc
 
 
-def run_scenario(name: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+def run_scenario(
+    name: str, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], Path, Path, dict[str, str]]:
     expect = load_expectation(name)
     copy = tmp_path / "a" / "b" / name
     shutil.copytree(SCENARIOS / name, copy)
@@ -81,13 +85,13 @@ def run_scenario(name: str, tmp_path: Path) -> tuple[subprocess.CompletedProcess
         preexec_fn=bounded,
         check=False,
     )
-    return proc, output, copy
+    return proc, output, copy, env
 
 
 @pytest.mark.parametrize("name", ALL)
 def test_app_config_scenario(name: str, tmp_path: Path) -> None:
     expect = load_expectation(name)
-    proc, output, copy = run_scenario(name, tmp_path)
+    proc, output, copy, env = run_scenario(name, tmp_path)
     written = output.read_text() if output.exists() else ""
     everything = proc.stdout + proc.stderr + written
     for secret in expect.get("must_not_contain") or []:
@@ -138,6 +142,42 @@ def test_app_config_scenario(name: str, tmp_path: Path) -> None:
                 warning,
                 proc.stderr,
             )
+    check_in_kubectl_and_doctor(output, proc.stderr, env, copy)
+
+
+def check_in_kubectl_and_doctor(output: Path, stderr: str, env: dict[str, str], copy: Path) -> None:
+    """What was written loads in real kubectl, and doctor finds no fault the converter did
+    not warn about (an unset token variable, a CA file not on this machine...)."""
+    if KUBECTLS:
+        view = subprocess.run(
+            [KUBECTLS[0], "config", "view", "--kubeconfig", str(output), "-o", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert view.returncode == 0, view.stderr
+    doctor = subprocess.run(
+        [*credplugin_command(), "doctor", "--kubeconfig", str(output)],
+        cwd=copy,
+        env={**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in doctor.stderr, doctor.stderr
+    warned = {
+        kube_name(line.split("warning: cluster ", 1)[1].split(":", 1)[0])
+        for line in stderr.splitlines()
+        if "warning: cluster " in line
+    }
+    for line in doctor.stdout.splitlines():
+        if line.startswith("ERROR"):
+            context = line.split("context ", 1)[1].split(" ", 1)[0].rstrip(":")
+            assert context in warned, line
 
 
 def check_options(args: list[str], expected: dict[str, Any], copy: Path) -> None:

@@ -310,3 +310,14 @@ def test_secrets_local_paths_and_endpoints_are_never_the_cluster_entrys(name: st
     # What a cluster entry may set is small, and listed here so that widening it is a
     # decision someone makes in review.
     assert allowed <= {"cluster-id", "region", "proxy-url"}, allowed
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_help_examples_are_valid_invocations(name: str, environ: dict[str, str]) -> None:
+    """Every provider shows examples, and each parses and has what the provider requires."""
+    provider = providers.lookup(name)
+    assert provider is not None and provider.examples, f"{name} shows no example"
+    for example in provider.examples:
+        words = example.split()
+        assert words[:2] == ["credplugin", name], example
+        invocation(provider, words[2:], environ)  # raises on a bad option or a missing one

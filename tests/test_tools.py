@@ -58,15 +58,43 @@ def test_cache_clear_by_key_provider_and_all(aws_plugin: Plugin, tmp_path: Path)
     run = aws_plugin.run("cache", "clear", keys[0][:10])
     assert run.returncode == 0 and "removed 1" in run.stderr
     assert sorted(p.stem for p in aws_plugin.cache_dir.glob("*.json")) == keys[1:]
-    # The lock file stays: a running process may hold it (removing it would let a second
-    # process lock a new file and fetch alongside).
-    assert (aws_plugin.cache_dir / f"{keys[0]}.lock").exists()
+    # Its lock goes too: nobody holds it.
+    assert not (aws_plugin.cache_dir / f"{keys[0]}.lock").exists()
     assert aws_plugin.run("cache", "clear", "--provider", "oidc").stderr.startswith("removed 0")
     assert "removed 2" in aws_plugin.run("cache", "clear", "--provider", "aws").stderr
     assert aws_plugin.run("cache", "clear").returncode == 2  # says what to clear
     aws_plugin.run("aws", "-i", "a").credential()
     assert "removed 1" in aws_plugin.run("cache", "clear", "--all").stderr
-    assert not list(aws_plugin.cache_dir.glob("*.json"))
+    assert list(aws_plugin.cache_dir.iterdir()) == [], "no entry, lock or back-off remains"
+
+
+def test_cache_clear_leaves_a_held_lock_and_says_so(aws_plugin: Plugin) -> None:
+    import fcntl
+
+    aws_plugin.run("aws", "-i", "a").credential()
+    (entry,) = aws_plugin.cache_dir.glob("*.json")
+    lock = entry.with_suffix(".lock")
+    with open(lock, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a fetch in progress holds it
+        run = aws_plugin.run("cache", "clear", "--all")
+    assert run.returncode == 0 and "removed 1" in run.stderr
+    assert f"left the lock of {entry.stem[:12]}: another credplugin process holds it" in (
+        run.stderr
+    )
+    assert lock.exists() and not entry.exists()
+
+
+def test_cache_clear_of_an_unknown_key(aws_plugin: Plugin) -> None:
+    aws_plugin.run("aws", "-i", "a").credential()
+    run = aws_plugin.run("cache", "clear", "nosuch")
+    assert run.returncode == 2 and "no entry matches 'nosuch'" in run.stderr
+
+
+def test_cache_list_shows_only_what_was_given(aws_plugin: Plugin) -> None:
+    aws_plugin.run("aws", "-i", "plain").credential()
+    line = aws_plugin.run("cache", "list").stdout.splitlines()[1]
+    assert "cluster-id=plain" in line
+    assert "session-name" not in line and "duration" not in line  # no role: not used
 
 
 def test_cache_clear_refuses_an_ambiguous_prefix(aws_plugin: Plugin) -> None:
@@ -87,8 +115,25 @@ def test_inspect_jwt_shows_claims_and_time_left(plugin: Plugin) -> None:
     assert "time left: 29m" in run.stdout or "time left: 30m" in run.stdout
 
 
-def test_inspect_expired_jwt(plugin: Plugin) -> None:
-    assert "EXPIRED" in plugin.run("inspect", service_account_jwt(lifetime=-60)).stdout
+def test_inspect_expired_jwt_says_so_and_exits_6(plugin: Plugin) -> None:
+    run = plugin.run("inspect", service_account_jwt(lifetime=-3600))
+    assert run.returncode == 6
+    assert run.stdout.splitlines()[-1] == "EXPIRED" and "expired 60m ago" in run.stdout
+    assert plugin.run("inspect", service_account_jwt(lifetime=600)).returncode == 0
+
+
+def test_inspect_reads_a_token_from_a_file(plugin: Plugin, tmp_path: Path) -> None:
+    path = tmp_path / "token.jwt"
+    path.write_text(service_account_jwt() + "\n")
+    run = plugin.run("inspect", str(path))
+    assert run.returncode == 0 and "system:serviceaccount:default:backstage" in run.stdout
+
+
+def test_inspect_with_nothing_to_decode_is_a_usage_error(plugin: Plugin, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    for run in (plugin.run("inspect", "-", stdin=""), plugin.run("inspect", str(empty))):
+        assert run.returncode == 2 and "the input is empty" in run.stderr
 
 
 def test_inspect_reads_an_exec_credential_from_a_pipe(aws_plugin: Plugin) -> None:
@@ -113,7 +158,7 @@ def test_inspect_survives_hostile_tokens(plugin: Plugin) -> None:
 
     for header, payload in (("[" * 60000, '{"exp": 1}'), ('{"alg": "RS256"}', "[" * 60000)):
         run = plugin.run("inspect", f"{part(header)}.{part(payload)}.c2ln")
-        assert run.returncode == 0 and "Traceback" not in run.stderr
+        assert run.returncode in (0, 6) and "Traceback" not in run.stderr
     run = plugin.run("inspect", "-", stdin="{" + '"a":{' * 60000)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     hostile = part('{"alg": "\u001b]0;owned\u0007"}') + "." + part('{"exp": 1}') + ".c2ln"
@@ -230,3 +275,37 @@ def test_doctor_dry_run_reports_cache_state_without_fetching(
     after = plugin.run("doctor", "--kubeconfig", str(path), "--context", "eks")
     assert after.returncode == 0
     assert "credplugin aws: cached credential (14 min left)" in after.stdout
+
+
+# -- help --------------------------------------------------------------------------------------
+
+HELP_PAGES = [
+    [],
+    ["cache"],
+    ["cache", "list"],
+    ["cache", "clear"],
+    ["kubeconfig"],
+    ["kubeconfig", "from-backstage"],
+    ["kubeconfig", "add"],
+    ["kubeconfig", "convert"],
+    ["inspect"],
+    ["doctor"],
+]
+
+
+@pytest.mark.parametrize("page", HELP_PAGES, ids=lambda p: " ".join(p) or "credplugin")
+def test_help_pages_show_summaries_whole(plugin: Plugin, page: list[str]) -> None:
+    run = plugin.run(*page, "--help", env={"COLUMNS": "80"})
+    assert run.returncode == 0, run.stderr
+    assert not [
+        line
+        for line in run.stdout.splitlines()
+        if line.rstrip().endswith("...") and "[ARGS]..." not in line and "[OPTIONS]" not in line
+    ], run.stdout
+
+
+@pytest.mark.parametrize(
+    "page", [["doctor"], ["inspect"], ["cache", "clear"], ["kubeconfig", "from-backstage"]]
+)
+def test_tool_help_says_its_exit_codes(plugin: Plugin, page: list[str]) -> None:
+    assert "Exit codes:" in plugin.run(*page, "--help").stdout

@@ -32,7 +32,10 @@ from typing import Any
 from credplugin import providers
 from credplugin.backstage.appconfig import ConfigError, Ref
 from credplugin.backstage.issuers import WIRED_BY_DEFAULT, NoIssuer, issuer_of
+from credplugin.errors import UsageError
+from credplugin.invocation import Invocation
 from credplugin.kubeconfig import Entry
+from credplugin.options import COMMON_OPTIONS, parse_argv
 from credplugin.urlhost import is_loopback
 
 # Backstage's LocalKubectlProxyClusterLocator: http://localhost:8001, resolved IPv4-first,
@@ -140,8 +143,10 @@ class _Converter:
         auth_environment: str | None,
         roots: Sequence[str],
         allow_incomplete: bool,
+        environ: Mapping[str, str],
     ) -> None:
         self.config = config
+        self.environ = environ
         # The app-config files' directories: a token file outside them is not the config's.
         self.roots = [os.path.realpath(r) for r in roots]
         self.include_secrets = include_secrets
@@ -351,7 +356,26 @@ class _Converter:
             "local-kubectl-proxy": self.provider_local_kubectl_proxy,
         }
         by_provider[provider.name](entry, metadata)
+        self.check_here(entry)
         return entry
+
+    def check_here(self, entry: Entry) -> None:
+        """Warn about what would stop the entry on this machine, as doctor would find it:
+        a warning, not a refusal, since the kubeconfig may be meant for another machine."""
+        if entry.ca_file and not os.access(entry.ca_file, os.R_OK):
+            self.warn(f"the CA file {entry.ca_file} is not readable on this machine")
+        provider = providers.lookup(entry.provider) if entry.provider else None
+        if provider is None or INCOMPLETE_MARK in entry.env:
+            return
+        environ = {**self.environ, **entry.env}
+        try:
+            given = parse_argv(provider.options + COMMON_OPTIONS, entry.args)
+            call = Invocation(provider, given, {}, entry.server, environ, warn=lambda _: None)
+        except UsageError as exc:
+            self.warn(f"on this machine: {exc.one_line()}")
+            return
+        for problem in call.problems():
+            self.warn(f"on this machine: {problem}")
 
     def kubeconfig_name(self, name: str) -> str:
         """`name` as a kubeconfig name a shell needs no quotes for, unique in this file."""
@@ -640,10 +664,13 @@ def convert(
     auth_environment: str | None = None,
     roots: Sequence[str] = (),
     allow_incomplete: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Conversion:
     """The kubeconfig entries for the clusters of a loaded app-config whose files lie in the
-    directories `roots`."""
-    return _Converter(config, include_secrets, auth_environment, roots, allow_incomplete).run()
+    directories `roots`; `environ` is this machine's, for the checks an entry must pass here."""
+    return _Converter(
+        config, include_secrets, auth_environment, roots, allow_incomplete, environ or {}
+    ).run()
 
 
 def _is_foreign_secret_variable(name: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import requests
 
 from credplugin import log
-from credplugin.errors import Timeout, UpstreamError, network_reason
+from credplugin.errors import Timeout, UpstreamError, network_reason, proxy_settings
 
 
 def request(
@@ -32,7 +32,10 @@ def request(
         raise Timeout(f"{url} did not answer within {timeout:g}s") from exc
     except requests.exceptions.RequestException as exc:
         why = network_reason(exc) or type(exc).__name__
-        raise UpstreamError(f"cannot reach {url}: {why}") from exc
+        raise UpstreamError(
+            f"cannot reach {url}: {why}",
+            hint=f"check the network path to that host; requests go {proxy_settings(url)}",
+        ) from exc
 
 
 def json_body(response: Any) -> dict[str, Any]:

@@ -5,6 +5,7 @@
                   take, an optional preflight
     Fetcher       read on a cache miss only: the `fetch` module of the provider's package,
                   which imports its SDKs at the top like ordinary Python
+    checks        optional, read by doctor only: what would stop a fetch on this machine
 
 A provider is a package `credplugin.providers.<name>`: its `__init__` holds `PROVIDER`, the
 Declaration; its `fetch` module holds `Fetcher`. Neither prints, touches the cache or parses
@@ -38,6 +39,7 @@ class Declaration:
     __slots__ = (
         "backstage",
         "cacheable",
+        "examples",
         "identity_env",
         "identity_files",
         "login_seconds",
@@ -65,6 +67,7 @@ class Declaration:
         server_in_key: bool | None = None,
         login_seconds: LoginSeconds | None = None,
         preflight: Preflight | None = None,
+        examples: tuple[str, ...] = (),
     ) -> None:
         self.package = package  # its `fetch` module is loaded on a miss
         self.name = name  # the subcommand
@@ -91,6 +94,8 @@ class Declaration:
         self.login_seconds = login_seconds
         # A quick check that runs on every call, even when the cache answers.
         self.preflight = preflight
+        # Command lines a person could copy (--help shows them; the contract parses them).
+        self.examples = examples
 
     def __repr__(self) -> str:
         return f"Declaration({self.name!r})"
@@ -120,6 +125,19 @@ class Declaration:
         to finish. Known before the fetch code loads: a waiter that finds the credential
         fetched never pays for an SDK import."""
         return self.deadline_seconds(values, timeout) + 5
+
+    def problems(self, values: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+        """What would stop a fetch with these values on this machine, found without fetching
+        (for doctor): the provider's optional `checks` module says."""
+        module_name = self.package + ".checks"
+        try:
+            __import__(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return []
+            raise
+        found: list[str] = sys.modules[module_name].problems(values, environ)
+        return found
 
     def fetcher(self, options: Mapping[str, Any]) -> Fetcher:
         """The provider's fetch code, with the resolved option values: a miss only."""

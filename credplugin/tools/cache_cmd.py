@@ -9,6 +9,7 @@ import click
 
 from credplugin.cache import CacheStore, default_dir
 from credplugin.tools.durations import duration, relative
+from credplugin.tools.group import Group
 
 CACHE_DIR = click.option(
     "--cache-dir",
@@ -29,7 +30,7 @@ def expires_in(expires_at: float | None, now: float) -> str:
     return relative(left) if left > 0 else f"expired {duration(-left)} ago"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 def cache() -> None:
     """List or clear cached credentials."""
 
@@ -73,42 +74,57 @@ def _show(value: object) -> str:
     return str(value)
 
 
-@cache.command("clear")
+@cache.command("clear", short_help="Remove cached credentials, their locks and back-off records.")
 @CACHE_DIR
-@click.option("--all", "everything", is_flag=True, help="Remove every entry.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Remove every entry, lock and back-off record."
+)
 @click.option("--provider", metavar="NAME", help="Remove the entries of one provider.")
-@click.argument("keys", nargs=-1)
+@click.argument("keys", metavar="[KEY-PREFIX]...", nargs=-1)
 def clear(
     cache_dir: str | None, everything: bool, provider: str | None, keys: tuple[str, ...]
 ) -> None:
-    """Remove entries (and their back-off records) by key or key prefix, by
-    provider, or all of them. The next kubectl call fetches or logs in anew."""
+    """Remove cached credentials by key prefix (as `cache list` shows), by provider, or all
+    of them, with their lock files and back-off records. The next kubectl call fetches or
+    logs in anew. A lock another process holds right now is left, and said so.
+
+    \b
+    Exit codes:
+      0  removed what was asked
+      2  usage: nothing to clear was named, or a KEY-PREFIX matches no entry or several
+    """
     if not (everything or provider or keys):
-        raise click.UsageError("say what to clear: KEY..., --provider NAME or --all")
+        raise click.UsageError("say what to clear: KEY-PREFIX..., --provider NAME or --all")
     store = _store(cache_dir)
-    all_keys = list(store.entry_keys())
+    entry_keys = list(store.entry_keys())
     chosen: set[str] = set()
     if everything:
-        chosen.update(all_keys)
+        # Locks and back-offs left without an entry (a failed fetch, a cleared entry) too.
+        chosen.update(store.all_keys())
     if provider:
         from credplugin.providers import lookup
 
         known = lookup(provider)
         name = known.name if known else provider
-        for key in all_keys:
+        for key in entry_keys:
             entry, _ = store.read(key)
             if entry is not None and entry.provider == name:
                 chosen.add(key)
     for prefix in keys:
-        matches = [k for k in all_keys if k.startswith(prefix)]
-        if len(matches) != 1:
+        matches = [k for k in entry_keys if k.startswith(prefix)]
+        if not matches:
+            raise click.UsageError(f"no entry matches {prefix!r} (see `credplugin cache list`)")
+        if len(matches) > 1:
             raise click.UsageError(
                 f"{prefix!r} matches {len(matches)} entries; give more of the key"
             )
         chosen.add(matches[0])
+    removed = 0
     for key in sorted(chosen):
-        store.remove(key)
+        removed += store.remove(key)
         store.clear_backoff(key)
-        # The .lock file stays: a running process may hold a flock on it, and removing it
-        # would let the next process lock a new file and fetch alongside.
-    click.echo(f"removed {len(chosen)} cached credential(s) from {store.directory}", err=True)
+        if not store.remove_lock(key):
+            click.echo(
+                f"left the lock of {key[:12]}: another credplugin process holds it now", err=True
+            )
+    click.echo(f"removed {removed} cached credential(s) from {store.directory}", err=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
+from credplugin.errors import os_reason
 from credplugin.log import printable
 from credplugin.tokens import decode_jwt_claims
 from credplugin.tools.durations import duration, relative
@@ -28,14 +30,40 @@ AWS_PRESIGN_WINDOW = 15 * 60
 TIME_CLAIMS = ("iat", "nbf", "exp", "auth_time")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("given", metavar="[TOKEN | -]", required=False)
+# Exit code for a token that decoded but has expired: scripts can tell it from an error.
+EXPIRED = 6
+MAX_INPUT_BYTES = 1 << 20
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("given", metavar="[TOKEN | FILE | -]", required=False)
 def inspect(given: str | None) -> None:
-    """Decode TOKEN (or read it, or an ExecCredential, from stdin with `-` or a pipe)."""
+    """Decode a token for a person: a JWT's header and claims with readable times, or an
+    EKS token's host, region, access key id and validity window. Never verifies a signature,
+    never sends the token anywhere.
+
+    The token is TOKEN itself, the content of FILE when TOKEN names an existing file, or stdin
+    with `-` or a pipe (an ExecCredential document too: `credplugin aws ... | credplugin
+    inspect`).
+
+    \b
+    Exit codes:
+      0  decoded; not expired (or it states no expiry)
+      2  nothing to decode (empty input, an unreadable file, JSON that is no ExecCredential)
+      6  decoded, and EXPIRED
+    """
     if given is None or given == "-":
         if given is None and sys.stdin.isatty():
-            raise click.UsageError("give a TOKEN, or pipe one (or an ExecCredential) in")
-        given = sys.stdin.read()
+            raise click.UsageError("give a TOKEN or FILE, or pipe one (or an ExecCredential) in")
+        given = sys.stdin.read(MAX_INPUT_BYTES)
+    elif os.path.isfile(given):
+        try:
+            with open(given, encoding="utf-8", errors="replace") as handle:
+                given = handle.read(MAX_INPUT_BYTES)
+        except OSError as exc:
+            raise click.UsageError(f"cannot read {given}: {os_reason(exc)}") from None
+    if not given.strip():
+        raise click.UsageError("the input is empty: nothing to decode")
     token = _unwrap(given.strip())
     now = time.time()
     if token.startswith(AWS_PREFIX):
@@ -46,6 +74,8 @@ def inspect(given: str | None) -> None:
         lines = [f"opaque token, {len(token)} characters (not a JWT or an EKS token)"]
     # A token's claims are anyone's text: no control character reaches the terminal.
     click.echo("\n".join(printable(line) for line in lines))
+    if "EXPIRED" in lines:
+        raise SystemExit(EXPIRED)
 
 
 def _unwrap(text: str) -> str:
@@ -86,7 +116,10 @@ def describe_jwt(token: str, now: float) -> list[str]:
     exp = claims.get("exp")
     if isinstance(exp, (int, float)) and not isinstance(exp, bool):
         left = float(exp) - now
-        lines.append(f"time left: {duration(left)}" if left > 0 else "EXPIRED")
+        if left > 0:
+            lines.append(f"time left: {duration(left)}")
+        else:
+            lines += [f"expired {duration(-left)} ago", "EXPIRED"]
     return lines
 
 

@@ -24,6 +24,7 @@ from credplugin.backstage import appconfig, clusters
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
 from credplugin.tools.convert_cmd import convert
+from credplugin.tools.group import Group
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -44,7 +45,7 @@ def _fails_cleanly(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
 def kubeconfig() -> None:
     """Write kubeconfig entries that run credplugin."""
 
@@ -168,6 +169,7 @@ def from_backstage(
         auth_environment=auth_environment,
         roots=[os.path.dirname(os.path.abspath(path)) for path in app_configs],
         allow_incomplete=allow_incomplete,
+        environ=os.environ,
     )
     for skipped in result.skipped:
         log.notice(f"skipped {skipped}")

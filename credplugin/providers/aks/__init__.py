@@ -49,6 +49,10 @@ PROVIDER = Declaration(
     side="client",
     identity_env=("AZURE_AUTHORITY_HOST",),
     login_seconds=login_seconds,
+    examples=(
+        "credplugin aks --tenant-id contoso.onmicrosoft.com",
+        "credplugin aks --tenant-id TENANT --login interactive --login-hint me@contoso.com",
+    ),
     options=(
         Option(
             "tenant-id",

@@ -61,6 +61,11 @@ PROVIDER = Declaration(
         "AWS_CONTAINER_CREDENTIALS_FULL_URI",
     ),
     identity_files=identity_files,
+    examples=(
+        "credplugin aws --cluster-id prod",
+        "credplugin aws --cluster-id prod --role-arn arn:aws:iam::123456789012:role/eks-admin "
+        "--external-id backstage",
+    ),
     options=(
         Option(
             "cluster-id",

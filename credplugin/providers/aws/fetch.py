@@ -15,8 +15,9 @@ from botocore.credentials import ReadOnlyCredentials
 
 from credplugin import bounds
 from credplugin.credential import Credential
-from credplugin.errors import InteractionRequired, UpstreamError, UsageError
+from credplugin.errors import InteractionRequired, UpstreamError, UsageError, proxy_settings
 from credplugin.providers import base
+from credplugin.providers.aws import checks
 from credplugin.providers.base import FetchContext
 from credplugin.urlhost import host_port
 
@@ -51,6 +52,12 @@ PARTITIONS: tuple[tuple[str, tuple[str, ...], str], ...] = (
 class Fetcher(base.Fetcher):
     def fetch(self, ctx: FetchContext) -> Credential:
         cluster_id = str(self.options["cluster_id"])  # required: the invocation checked
+        role_arn = self.options.get("role_arn")
+        if role_arn and not checks.ROLE_ARN.match(str(role_arn)):
+            raise UsageError(
+                f"--role-arn {role_arn!r} is not an IAM role ARN",
+                hint="pass arn:aws:iam::ACCOUNT:role/NAME (arn:aws-cn:... in China)",
+            )
         previous = dict(ctx.previous.refresh) if ctx.previous is not None else {}
         session, role_cache = self._session(ctx, previous)
         region = self._region(session, ctx.server)
@@ -98,7 +105,11 @@ class Fetcher(base.Fetcher):
             session.set_config_variable("metadata_service_num_attempts", 1)
             role_cache = _wire_profile_role_cache(session, ctx, previous)
         except botocore.exceptions.ProfileNotFound as exc:
-            raise UsageError(f"AWS profile not found: {exc.kwargs.get('profile')}") from exc
+            known = ", ".join(sorted(checks.profiles(self.options, os.environ))) or "none"
+            raise UsageError(
+                f"AWS profile not found: {exc.kwargs.get('profile')}",
+                hint=f"the AWS config files name these profiles: {known}",
+            ) from exc
         return session, role_cache
 
     def _region(self, session: Any, server: str | None) -> str:
@@ -177,6 +188,13 @@ class Fetcher(base.Fetcher):
             raise UpstreamError(
                 f"AssumeRole {role_arn} was refused: {_client_error(exc)}",
                 hint="check the role's trust policy, the external id and the base identity",
+            ) from exc
+        except botocore.exceptions.EndpointConnectionError as exc:
+            url = str(exc.kwargs.get("endpoint_url") or client.meta.endpoint_url)
+            raise UpstreamError(
+                f"AssumeRole {role_arn} failed: cannot reach STS at {url}",
+                hint=f"check the network path to it; botocore goes {proxy_settings(url)} "
+                "(or set --sts-endpoint for a VPC endpoint)",
             ) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise UpstreamError(f"AssumeRole {role_arn} failed: {exc}") from exc

@@ -71,6 +71,10 @@ PROVIDER = Declaration(
         "MSI_ENDPOINT",
     ),
     identity_files=identity_files,
+    examples=(
+        "credplugin azure",
+        "credplugin azure --credential workload-identity --tenant-id TENANT --client-id CLIENT",
+    ),
     options=(
         Option(
             "credential",

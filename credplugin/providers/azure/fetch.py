@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterable
 from typing import Any
 
@@ -88,6 +89,12 @@ class Fetcher(base.Fetcher):
         environ = os.environ
         try:
             if kind == "cli":
+                if shutil.which("az") is None:
+                    raise UsageError(
+                        "azure --credential cli runs the Azure CLI, but `az` is not on PATH",
+                        hint="install the Azure CLI and run `az login`, or choose another "
+                        "--credential",
+                    )
                 return identity.AzureCliCredential(
                     tenant_id=tenant or "", process_timeout=max(1, int(timeout))
                 )

@@ -54,6 +54,10 @@ PROVIDER = Declaration(
     identity_env=("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"),
     identity_files=identity_files,
     login_seconds=login_seconds,
+    examples=(
+        "credplugin google",
+        "credplugin google --login --client-id 1234-abc.apps.googleusercontent.com",
+    ),
     options=(
         Option(
             "login",

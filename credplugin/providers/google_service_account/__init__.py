@@ -55,6 +55,11 @@ PROVIDER = Declaration(
         "GCE_METADATA_ROOT",
     ),
     identity_files=identity_files,
+    examples=(
+        "credplugin google-service-account --key-file /etc/backstage/gke-reader.json",
+        "credplugin google-service-account --impersonate-service-account "
+        "reader@my-project.iam.gserviceaccount.com",
+    ),
     options=(
         Option(
             "key-file",
@@ -62,6 +67,7 @@ PROVIDER = Declaration(
             "$GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, the metadata server].",
             metavar="FILE",
             cluster=NEVER,
+            names="file",
         ),
         Option(
             "scopes",

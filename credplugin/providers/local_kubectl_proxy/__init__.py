@@ -29,6 +29,10 @@ PROVIDER = Declaration(
     summary="No credential of ours: a running `kubectl proxy` applies its own identity.",
     side="server",
     preflight=preflight,
+    examples=(
+        "credplugin local-kubectl-proxy",
+        "credplugin local-kubectl-proxy --start --context admin",
+    ),
     options=(
         Option(
             "proxy-url",
@@ -56,6 +60,7 @@ PROVIDER = Declaration(
             "Kubeconfig file for a proxy started by --start.",
             identity=False,
             cluster=NEVER,
+            names="file",
         ),
         Option(
             "kubectl",
@@ -64,6 +69,7 @@ PROVIDER = Declaration(
             metavar="PATH",
             identity=False,
             cluster=NEVER,
+            names="program",
         ),
     ),
 )

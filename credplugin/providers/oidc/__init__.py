@@ -25,6 +25,11 @@ PROVIDER = Declaration(
     summary="OIDC ID token from a browser login with PKCE, device code, or refresh token.",
     side="client",
     login_seconds=lambda values: float(values["authentication_timeout"]),
+    examples=(
+        "credplugin oidc --issuer-url https://dex.example.com --client-id kubernetes",
+        "credplugin oidc --issuer-url https://login.example.com --client-id kubectl "
+        "--grant-type device-code",
+    ),
     options=(
         Option(
             "issuer-url",
@@ -94,6 +99,7 @@ PROVIDER = Declaration(
             identity=False,
             metavar="CMD",
             cluster=NEVER,
+            names="program",
         ),
         Option(
             "use-access-token",
@@ -107,6 +113,7 @@ PROVIDER = Declaration(
             identity=False,
             metavar="FILE",
             cluster=NEVER,
+            names="file",
         ),
         Option(
             "insecure-skip-tls-verify",

@@ -20,18 +20,25 @@ PROVIDER = Declaration(
     summary="Kubernetes service-account token from a file or an environment variable.",
     side="server",
     cacheable=False,
+    examples=(
+        "credplugin service-account --token-file "
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+        "credplugin service-account --token-env K8S_SA_TOKEN",
+    ),
     options=(
         Option(
             "token-file",
             f"Read the token from this file on every call [default: {IN_CLUSTER_TOKEN_FILE}].",
             metavar="PATH",
             cluster=NEVER,
+            names="file",
         ),
         Option(
             "token-env",
             "Read the token from this environment variable instead of a file.",
             metavar="VAR",
             cluster=NEVER,
+            names="variable",
         ),
     ),
 )
