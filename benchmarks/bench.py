@@ -114,6 +114,48 @@ def real_aws_cli() -> str | None:
     return found
 
 
+def installed_scripts(work: Path) -> dict[str, str]:
+    """The `credplugin` console script as a user gets it: a wheel built from this tree (with
+    build isolation, so the setuptools floor is tested too) installed into a fresh venv by a
+    current pip, and by the pip Python's ensurepip bundles (23.x writes a script that imports
+    re before anything else). The venvs find the dependencies in this environment through a
+    .pth file. {pip label: script path}; empty when the build fails (no network for setuptools)."""
+    import subprocess
+
+    pip = str(Path(sys.executable).with_name("pip"))
+    dist = work / "dist"
+    build = subprocess.run(
+        [pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(dist), str(ROOT)],
+        capture_output=True,
+        text=True,
+    )
+    wheels = list(dist.glob("credplugin-*.whl"))
+    if build.returncode != 0 or not wheels:
+        print(f"skipping the installed-script rows: the wheel did not build\n{build.stderr}")
+        return {}
+    deps = next(p for p in map(Path, sys.path) if p.name == "site-packages")
+    scripts: dict[str, str] = {}
+    for label, bundled_pip in (("current pip", False), ("bundled pip 23", True)):
+        venv = work / ("venv-" + label.replace(" ", "-"))
+        subprocess.run(
+            [sys.executable, "-m", "venv", *([] if bundled_pip else ["--without-pip"]), str(venv)],
+            check=True,
+        )
+        site = next(venv.glob("lib/python*/site-packages"))
+        (site / "deps.pth").write_text(f"{deps}\n")
+        installer = (
+            [str(venv / "bin" / "pip")]
+            if bundled_pip
+            else [pip, "--python", str(venv / "bin" / "python")]
+        )
+        subprocess.run(
+            [*installer, "install", "--quiet", "--no-deps", "--no-index", str(wheels[0])],
+            check=True,
+        )
+        scripts[label] = str(venv / "bin" / "credplugin")
+    return scripts
+
+
 def build_cases(work: Path, proxy_url: str) -> list[Case]:
     python = sys.executable
     script = str(Path(python).with_name("credplugin"))
@@ -142,6 +184,14 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
     }
     aws_cases = [
         Case("aws cache hit", [python, script, "aws", "--cluster-id", "bench"], aws_env),
+        *(
+            Case(
+                f"aws cache hit, installed script ({label})",
+                [installed, "aws", "--cluster-id", "bench"],
+                aws_env,
+            )
+            for label, installed in installed_scripts(work).items()
+        ),
         Case(
             "aws fresh token (no cache)",
             [python, script, "aws", "--cluster-id", "bench", "--no-cache"],

@@ -16,6 +16,14 @@ HELP_FLAGS = ("--help", "-h")
 
 
 def main(argv: list[str] | None = None) -> int:
+    if os.name != "posix":
+        # The cache's locks (flock), permission checks (getuid, 0600) and O_NOFOLLOW are
+        # POSIX: fail at once, in one line, rather than half-work.
+        sys.stderr.write(
+            "credplugin: error: this platform is not supported yet (Linux and macOS are); "
+            "nothing was done\n"
+        )
+        return 1
     args = sys.argv[1:] if argv is None else argv
     if args and not any(flag in args for flag in HELP_FLAGS):
         provider = providers.lookup(args[0])

@@ -33,6 +33,22 @@ def adc_path(environ: Mapping[str, str]) -> str:
     return os.path.join(gcloud_config_dir(environ), ADC_FILE)
 
 
+def gcloud_account_files(environ: Mapping[str, str]) -> list[str]:
+    """The files that say which account gcloud uses: the active configuration's name and that
+    configuration (its `[core] account`). Not credentials.db or access_tokens.db: gcloud
+    rewrites those when it refreshes, which is not a change of identity."""
+    config = gcloud_config_dir(environ)
+    name = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME")
+    active = os.path.join(config, "active_config")
+    if not name:
+        try:
+            with open(active, encoding="utf-8") as handle:
+                name = handle.read(256).strip()
+        except OSError:
+            name = ""
+    return [active, os.path.join(config, "configurations", f"config_{name or 'default'}")]
+
+
 def gcloud_config_dir(environ: Mapping[str, str]) -> str:
     """gcloud's configuration directory: $CLOUDSDK_CONFIG, else the platform default."""
     config = environ.get("CLOUDSDK_CONFIG")

@@ -25,9 +25,11 @@ from credplugin import privatefile, providers
 from credplugin.errors import CredpluginError, UsageError, os_reason
 
 EXEC_API_VERSION = "client.authentication.k8s.io/v1"
+# No release is published yet: a package of that name on a registry is not ours.
 INSTALL_HINT = (
-    "credplugin is not installed or not on PATH: install it with `pip install credplugin`, "
-    "or write this entry again with `credplugin kubeconfig ... --command /path/to/credplugin`."
+    "credplugin is not installed or not on PATH: install it from its repository "
+    "(`pipx install .` in a clone), or write this entry again with "
+    "`credplugin kubeconfig ... --command /path/to/credplugin`."
 )
 LOCK_WAIT_SECONDS = 10.0
 

@@ -299,7 +299,7 @@ def write_kubeconfig(
         "args": [*command[1:], *exec_args],
         "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
         "provideClusterInfo": provide_cluster_info,
-        "installHint": "pip install credplugin",
+        "installHint": "install credplugin from its repository: pipx install . in a clone",
     }
     if interactive_mode is not None:
         exec_block["interactiveMode"] = interactive_mode

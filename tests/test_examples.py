@@ -114,3 +114,39 @@ def test_example_passes_doctor_once_filled(
     run = plugin.run("doctor", "--kubeconfig", str(filled(example, tmp_path, tls.ca_b64)), env=env)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "ERROR" not in run.stdout
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_nothing_tells_people_to_install_from_a_registry_we_never_published_to() -> None:
+    """Anyone could claim the name `credplugin` on PyPI until a release exists."""
+    texts = [REPO / "README.md", *EXAMPLES, *(REPO / "credplugin").rglob("*.py")]
+    for path in texts:
+        text = path.read_text()
+        for phrase in ("pip install credplugin", "pipx install credplugin"):
+            assert phrase not in text, f"{path}: {phrase}"
+
+
+def test_the_license_file_is_the_one_the_package_declares() -> None:
+    license_text = (REPO / "LICENSE").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert 'license = "Apache-2.0"' in pyproject and 'license-files = ["LICENSE"]' in pyproject
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+
+
+def test_an_unsupported_platform_fails_at_once_in_one_line(tmp_path: Path) -> None:
+    probe = "import os, sys; os.name = 'nt'; from credplugin.entry import main; sys.exit(main())"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "aws", "--cluster-id", "c"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr == (
+        "credplugin: error: this platform is not supported yet (Linux and macOS are); "
+        "nothing was done\n"
+    )

@@ -25,6 +25,7 @@ from tests.conftest import (
 )
 from tests.oidc.fake_browser import log_in
 from tests.standins.oidc_stub import OidcStub
+from tests.standins.tls import TLSMaterial
 
 OIDC_DIR = Path(__file__).parent / "oidc"
 CLIENT = "kubectl"
@@ -357,3 +358,37 @@ def test_access_token_without_lifetime_is_not_kept_forever() -> None:
             _access_token_expiry({"access_token": "x", "expires_in": junk}, now)
     with pytest.raises(UpstreamError, match="exp"):
         _access_token_expiry({"access_token": make_jwt({"exp": 10**400})}, now)
+
+
+def test_login_hint_is_sent_and_keeps_two_accounts_apart(
+    plugin: Plugin, tls: TLSMaterial, tmp_path: Path
+) -> None:
+    """Two accounts at one issuer: each --login-hint has its own cache entry, and the issuer
+    is told whom to sign in."""
+    from tests.standins.hostile import CLIENT_ID, Endpoint, HostileIdP
+
+    browser = (
+        f"{sys.executable} -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1])'"
+    )
+    plugin.env.update({"REQUESTS_CA_BUNDLE": str(tls.ca_path), "SSL_CERT_FILE": str(tls.ca_path)})
+    with HostileIdP(tls) as idp:
+        for who in ("alice@example.test", "bob@example.test"):
+            run = plugin.run(
+                "oidc",
+                "--issuer-url",
+                idp.url,
+                "--client-id",
+                CLIENT_ID,
+                "--login-hint",
+                who,
+                "--browser-command",
+                browser,
+                "--listen-address",
+                "127.0.0.1:0",
+                exec_info=exec_info(V1, interactive=True),
+            )
+            assert run.credential()
+        authorize = idp.requests_to(Endpoint.AUTHORIZE)
+        hints = [r.query.get("login_hint") for r in authorize]
+    assert hints == ["alice@example.test", "bob@example.test"]
+    assert len(list(plugin.cache_dir.glob("*.json"))) == 2

@@ -1,12 +1,15 @@
 """google: a Google OAuth2 access token for the signed-in user, for GKE.
 
 Backstage's `google` provider sends the access token of the person signed in to Backstage
-with Google. Here the person is the one at the terminal, in one of two ways:
+with Google. Here the person is the one at the terminal, in one of three ways:
 
 * by default, their Application Default Credentials: the refresh token that
   `gcloud auth application-default login` keeps in $CLOUDSDK_CONFIG (or that
   $GOOGLE_APPLICATION_CREDENTIALS names), refreshed through google-auth. The file's
   `token_uri` is honoured; google-auth's own loaders would replace it with Google's;
+* with --gcloud (or --account EMAIL), the gcloud CLI's own account, as gke-gcloud-auth-plugin
+  uses it: `gcloud config config-helper` runs on a cache miss (about a second) and its token
+  is cached like any other; which account is active is part of the cache key;
 * with --login, a sign-in of our own: the authorization-code flow with PKCE (S256) on a
   loopback redirect (127.0.0.1, a random port), for a Desktop-app OAuth client
   (--client-id/--client-secret). The browser opens through Python's webbrowser (so
@@ -21,7 +24,12 @@ which the login must have granted.
 
 from __future__ import annotations
 
-from credplugin.google_adc import GOOGLE_AUTH_URI, GOOGLE_TOKEN_URI, credentials_path
+from credplugin.google_adc import (
+    GOOGLE_AUTH_URI,
+    GOOGLE_TOKEN_URI,
+    credentials_path,
+    gcloud_account_files,
+)
 from credplugin.options import NEVER, Option
 from credplugin.providers.base import Declaration
 
@@ -40,9 +48,12 @@ def login_seconds(values: Mapping[str, Any]) -> float:
 
 
 def identity_files(options: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
-    """Signing in again as someone else rewrites the ADC file: not the same cache entry."""
+    """Signing in again as someone else rewrites the ADC file, and switching gcloud's active
+    account rewrites its configuration: not the same cache entry."""
     if options.get("login"):
         return []
+    if options.get("gcloud") or options.get("account"):
+        return gcloud_account_files(environ)
     return [credentials_path(environ)]
 
 
@@ -51,11 +62,18 @@ PROVIDER = Declaration(
     name="google",
     summary="Google OAuth2 access token for the signed-in user.",
     side="client",
-    identity_env=("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG"),
+    identity_env=(
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUDSDK_CONFIG",
+        "CLOUDSDK_ACTIVE_CONFIG_NAME",
+        "CLOUDSDK_CORE_ACCOUNT",
+        "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
+    ),
     identity_files=identity_files,
     login_seconds=login_seconds,
     examples=(
         "credplugin google",
+        "credplugin google --gcloud --account me@example.com",
         "credplugin google --login --client-id 1234-abc.apps.googleusercontent.com",
     ),
     options=(
@@ -64,6 +82,17 @@ PROVIDER = Declaration(
             "Sign in with a browser (auth code + PKCE on a loopback redirect) instead of using "
             "gcloud's Application Default Credentials; needs --client-id.",
             type="flag",
+        ),
+        Option(
+            "gcloud",
+            "Use the gcloud CLI's account (`gcloud auth login`), as gke-gcloud-auth-plugin does, "
+            "instead of Application Default Credentials: gcloud is run on a cache miss only.",
+            type="flag",
+        ),
+        Option(
+            "account",
+            "The gcloud account to use instead of the active one (implies --gcloud).",
+            metavar="EMAIL",
         ),
         Option(
             "client-id",

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import calendar
+import json
 import os
+import shutil
+import subprocess
+import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,7 +26,7 @@ from credplugin.cloud.google_auth import (
     to_credential,
 )
 from credplugin.credential import Credential
-from credplugin.errors import InteractionRequired, UpstreamError, UsageError
+from credplugin.errors import InteractionRequired, Timeout, UpstreamError, UsageError, os_reason
 from credplugin.flows import oauth, pkce
 from credplugin.flows.browser import open_url
 from credplugin.flows.http import GuardedSession
@@ -45,7 +50,63 @@ class Fetcher(base.Fetcher):
         scopes = parse_scopes(self.options.get("scopes"), DEFAULT_SCOPES)
         if self.options.get("login"):
             return self._login_session(ctx, scopes)
+        if self.options.get("gcloud") or self.options.get("account"):
+            return self._gcloud(ctx)
         return self._adc(ctx, scopes)
+
+    # -- the gcloud account ----------------------------------------------------------------
+
+    def _gcloud(self, ctx: FetchContext) -> Credential:
+        """The gcloud account's token, from `gcloud config config-helper` as
+        gke-gcloud-auth-plugin reads it: gcloud refreshes (its own token_uri, auth/token_host,
+        impersonation settings); we cache its answer, so gcloud (about a second) runs on a
+        cache miss only."""
+        if self.options.get("scopes"):
+            log.warn("--scopes has no effect with --gcloud: gcloud's tokens carry gcloud's scopes")
+        gcloud = shutil.which("gcloud")
+        if gcloud is None:
+            raise UsageError(
+                "--gcloud runs the gcloud CLI, but `gcloud` is not on PATH",
+                hint="install the Google Cloud SDK, or use Application Default Credentials "
+                "(without --gcloud)",
+            )
+        command = [gcloud, "config", "config-helper", "--format=json"]
+        account = self.options.get("account")
+        if account:
+            command.append(f"--account={account}")
+        try:
+            proc = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=ctx.timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise Timeout(f"gcloud did not answer within {ctx.timeout:g}s") from None
+        except OSError as exc:
+            raise UpstreamError(f"cannot run {gcloud}: {os_reason(exc)}") from None
+        if proc.returncode != 0:
+            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+            reason = log.redact(lines[-1] if lines else f"exit status {proc.returncode}")
+            relogin = any(w in proc.stderr for w in ("auth login", "active account", "reauth"))
+            raise UpstreamError(
+                f"gcloud config config-helper failed: {reason}",
+                hint="run `gcloud auth login`" if relogin else None,
+            )
+        try:
+            answer = json.loads(proc.stdout[: bounds.MAX_BODY_BYTES])
+            credential = answer["credential"]
+            token = str(credential["access_token"])
+            stamp = str(credential["token_expiry"])
+        except (ValueError, KeyError, TypeError, RecursionError):
+            raise UpstreamError("gcloud config config-helper printed no access token") from None
+        now = ctx.now()
+        expires_at = _rfc3339(stamp, now)
+        core = (answer.get("configuration") or {}).get("properties", {}).get("core", {})
+        who = core.get("account") or account or "the gcloud account"
+        return Credential(token, issued_at=now, expires_at=expires_at, identity=f"{who} (gcloud)")
 
     # -- Application Default Credentials ---------------------------------------------------
 
@@ -244,6 +305,15 @@ def _exchange(
     if not isinstance(answer.get("access_token"), str):
         raise UpstreamError("sign-in: the token endpoint's answer held no access token")
     return answer
+
+
+def _rfc3339(stamp: str, now: float) -> float:
+    """gcloud's token_expiry (2026-12-03T08:33:30Z, maybe with fractions) in Unix seconds."""
+    try:
+        parsed = time.strptime(stamp.split(".")[0].rstrip("Z"), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        raise UpstreamError(f"gcloud's token_expiry {stamp!r} is not a time") from None
+    return bounds.seconds(calendar.timegm(parsed), "gcloud's token_expiry", low=now - 86400)
 
 
 def _email(id_token: Any) -> str | None:

@@ -137,6 +137,14 @@ PROVIDER = Declaration(
             cluster=NEVER,
             metavar="SECONDS",
         ),
+        Option(
+            "login-hint",
+            "The account to sign in as (sent as login_hint): pre-fills the issuer's login "
+            "page, and keeps this account's tokens apart from another account's at the same "
+            "issuer.",
+            aliases=("--oidc-login-hint",),
+            metavar="USER",
+        ),
         Option("username", "Username for the password grant.", metavar="USER"),
         Option(
             "device-poll-interval",

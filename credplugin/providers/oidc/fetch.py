@@ -34,6 +34,7 @@ RESERVED_PARAMS = frozenset(
         "code_challenge_method",
         "request",
         "request_uri",
+        "login_hint",  # --login-hint: part of the cache key, so never set behind its back
     }
 )
 OOB_REDIRECT = "urn:ietf:wg:oauth:2.0:oob"
@@ -225,6 +226,8 @@ class _Client:
             "code_challenge": pkce.challenge(verifier),
             "code_challenge_method": "S256",
         }
+        if self.options.get("login_hint"):
+            params["login_hint"] = str(self.options["login_hint"])
         params.update(self._extra_params())
         endpoint = self._endpoint("authorization_endpoint")
         return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(params)}"
