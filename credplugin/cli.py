@@ -14,7 +14,9 @@ import click
 from click.core import ParameterSource
 
 from credplugin import __version__, providers, runner
-from credplugin.options import ALLOWED, COMMON_OPTIONS, Option
+from credplugin.entry import HELP_FLAGS
+from credplugin.errors import UsageError
+from credplugin.options import ALLOWED, COMMON_OPTIONS, Option, parse_argv
 from credplugin.providers.base import Declaration
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -73,6 +75,30 @@ def provider_command(provider: Declaration) -> click.Command:
     )
 
 
+def _peer_args(
+    provider: Declaration, command: click.Command, ctx: click.Context, args: list[str]
+) -> list[str]:
+    """Another plugin's arguments after the provider's name, as entry.main reads them: our
+    canonical argv when ours do not parse and the provider's peers module reads them, so that
+    both paths run the same command; a refused flag is a usage error saying why. Only the
+    group does this: the provider command itself parses exactly what parse_argv does."""
+    if any(flag in args for flag in HELP_FLAGS):
+        return args  # help first, as in entry.main
+    try:
+        parse_argv(provider.options + COMMON_OPTIONS, args)
+        return args
+    except UsageError:
+        pass
+    from credplugin import peerargs
+
+    try:
+        found = peerargs.read(provider, args, os.environ)
+    except UsageError as exc:
+        sub = click.Context(command, info_name=command.name, parent=ctx)
+        raise click.UsageError(exc.one_line(), ctx=sub) from None
+    return args if found is None else found[0]
+
+
 # The commands around the providers: name -> (module:attribute, one-line help). Loaded only
 # when invoked, like the providers.
 TOOLS: dict[str, tuple[str, str]] = {
@@ -115,6 +141,15 @@ class ProviderGroup(click.Group):
         if provider is not None:
             return provider_command(provider)
         return _load_tool(cmd_name) or super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name, command, rest = super().resolve_command(ctx, args)
+        provider = providers.lookup(name) if name else None
+        if provider is None or command is None or ctx.resilient_parsing:
+            return name, command, rest
+        return name, command, _peer_args(provider, command, ctx, rest)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Declarations only: listing loads no fetch code and no tool.

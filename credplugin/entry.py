@@ -12,6 +12,12 @@ import sys
 
 from credplugin import providers
 
+TYPE_CHECKING = False  # hot path: no typing import
+if TYPE_CHECKING:
+    from typing import Any
+
+    from credplugin.providers.base import Declaration
+
 HELP_FLAGS = ("--help", "-h")
 
 
@@ -31,11 +37,12 @@ def main(argv: list[str] | None = None) -> int:
             from credplugin.errors import UsageError
             from credplugin.options import COMMON_OPTIONS, parse_argv
 
+            command_line: dict[str, Any] | None
             try:
                 command_line = parse_argv(provider.options + COMMON_OPTIONS, args[1:])
             except UsageError:
-                pass  # click reports it, with the usage line
-            else:
+                command_line = _peer_command_line(provider, args[1:])
+            if command_line is not None:
                 from credplugin import runner
 
                 return runner.main(provider, command_line, os.environ)
@@ -43,3 +50,18 @@ def main(argv: list[str] | None = None) -> int:
     from credplugin.cli import main as cli_main
 
     return cli_main(args)
+
+
+def _peer_command_line(provider: Declaration, argv: list[str]) -> dict[str, Any] | None:
+    """The command line of another plugin's arguments (int128 or Azure kubelogin,
+    aws-iam-authenticator, `aws eks get-token`) after the provider's name, read by the
+    provider's peers module; None for click to report (a refused flag among them: click's
+    group reads the argv the same way, and says why)."""
+    from credplugin import peerargs
+    from credplugin.errors import UsageError
+
+    try:
+        found = peerargs.read(provider, argv, os.environ)
+    except UsageError:
+        return None
+    return None if found is None else found[1]
