@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 OIDC := tests/oidc/node_modules/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv test lint demo bench clean keyring-deps
 
 venv: $(STAMP)
 
@@ -27,7 +27,12 @@ lint: $(STAMP)
 $(OIDC): tests/oidc/package-lock.json
 	if command -v npm >/dev/null; then cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; else echo "npm not found: the oidc tests will be skipped"; fi
 
-test: lint $(OIDC)
+# A real Secret Service for the keyring tests (gnome-keyring, dbus-daemon: Debian packages).
+# Elsewhere those tests skip with the reason; in CI a failed install fails the run.
+keyring-deps:
+	KEYRING_DEPS_STRICT=$${KEYRING_DEPS_STRICT:-$$([ "$${CI:-}" = true ] && echo 1 || echo 0)} bash scripts/install-keyring-test-deps.sh
+
+test: lint $(OIDC) keyring-deps
 	$(BIN)/pytest -q
 
 demo: $(STAMP)

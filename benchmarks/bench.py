@@ -205,6 +205,19 @@ def build_cases(work: Path, proxy_url: str) -> list[Case]:
             env,
         )
     ]
+    # The same oidc entry twice: its refresh token inline, or in the keyring (a reference in
+    # the file). A hit reads the file alone either way; these rows show it costs the same.
+    oidc_args = ["oidc", "--issuer-url", "https://login.example.com", "--client-id", "kubectl"]
+    for where in ("file", "keyring"):
+        oidc_env = {**env, "CREDPLUGIN_CACHE_DIR": str(work / f"cache-oidc-{where}")}
+        seed_oidc_entry(oidc_args, oidc_env, in_keyring=where == "keyring")
+        google_cases.append(
+            Case(
+                f"oidc cache hit, refresh token in the {where}",
+                [python, script, *oidc_args],
+                oidc_env,
+            )
+        )
     gke = shutil.which("gke-gcloud-auth-plugin")
     if gke:
         google_cases.append(
@@ -256,6 +269,28 @@ def seed_google_entry(work: Path, env: dict[str, str]) -> str:
     token = Credential("ya29.bench", issued_at=now, expires_at=now + 3600)
     call.store().write(Entry(call.key, provider.name, token, now))
     return str(key_file)
+
+
+def seed_oidc_entry(argv: list[str], env: dict[str, str], *, in_keyring: bool) -> None:
+    """A fresh oidc entry under the key the CLI will compute, its refresh token in the file
+    or, as --token-store keyring leaves it, only a reference to a keyring item."""
+    from credplugin.cache import Entry
+    from credplugin.credential import Credential
+    from credplugin.execinfo import parse_request
+    from credplugin.invocation import Invocation
+    from credplugin.options import COMMON_OPTIONS, parse_argv
+    from credplugin.providers import lookup
+
+    provider = lookup(argv[0])
+    assert provider is not None
+    request = parse_request(env["KUBERNETES_EXEC_INFO"], None, stdin_is_tty=False)
+    given = parse_argv(provider.options + COMMON_OPTIONS, argv[1:])
+    call = Invocation(provider, given, request.cluster_config, request.server, env)
+    now = time.time()
+    refresh = {} if in_keyring else {"refreshToken": "bench-refresh-token"}
+    token = Credential(jwt(3600), issued_at=now, expires_at=now + 3600, refresh=refresh)
+    secrets = {"store": "keyring", "service": "credplugin: oidc bench"} if in_keyring else None
+    call.store().write(Entry(call.key, provider.name, token, now, call.summary(), secrets))
 
 
 def seed_gke_cache(work: Path, env: dict[str, str]) -> dict[str, str]:

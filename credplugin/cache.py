@@ -63,7 +63,7 @@ def make_key(material: Mapping[str, Any]) -> str:
 class Entry:
     """A cached credential plus what a person needs to recognise it (never secrets)."""
 
-    __slots__ = ("created_at", "credential", "key", "provider", "summary")
+    __slots__ = ("created_at", "credential", "key", "provider", "secrets", "summary")
 
     def __init__(
         self,
@@ -72,24 +72,29 @@ class Entry:
         credential: Credential,
         created_at: float,
         summary: Mapping[str, Any] | None = None,
+        secrets: Mapping[str, Any] | None = None,
     ) -> None:
         self.key = key
         self.provider = provider
         self.credential = credential
         self.created_at = created_at
         self.summary: Mapping[str, Any] = summary or {}
+        # Where the credential's refresh material went instead of this file (tokenstore): a
+        # reference only, never a secret. None: it is in the credential, if there is any.
+        self.secrets = secrets
 
     def to_json(self) -> str:
-        return fastjson.dumps(
-            {
-                "format": FORMAT,
-                "key": self.key,
-                "provider": self.provider,
-                "createdAt": self.created_at,
-                "summary": dict(self.summary),
-                "credential": self.credential.to_dict(),
-            }
-        )
+        doc = {
+            "format": FORMAT,
+            "key": self.key,
+            "provider": self.provider,
+            "createdAt": self.created_at,
+            "summary": dict(self.summary),
+            "credential": self.credential.to_dict(),
+        }
+        if self.secrets is not None:
+            doc["secrets"] = dict(self.secrets)
+        return fastjson.dumps(doc)
 
     @classmethod
     def from_json(cls, key: str, data: bytes) -> Entry:
@@ -113,7 +118,10 @@ class Entry:
             raise ValueError("entry createdAt is not a finite time")
         if not isinstance(summary, dict):
             raise ValueError("entry summary is not an object")
-        return cls(key, provider, Credential.from_dict(cred), created, summary)
+        secrets = doc.get("secrets")
+        if secrets is not None and not isinstance(secrets, dict):
+            raise ValueError("entry secrets is not an object")
+        return cls(key, provider, Credential.from_dict(cred), created, summary, secrets)
 
 
 class CacheStore:

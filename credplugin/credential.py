@@ -99,7 +99,7 @@ class Credential:
             "expiresAt": self.expires_at,
             "issuedAt": self.issued_at,
             "identity": self.identity,
-            "refresh": dict(self.refresh),
+            "refresh": dict(self.refresh) or None,
         }
         return {k: v for k, v in data.items() if v is not None}
 

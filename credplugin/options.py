@@ -217,6 +217,19 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         cluster=NEVER,
     ),
     Option(
+        "token-store",
+        "Where refresh tokens and other long-lived secrets go: the OS keyring, the 0600 cache "
+        "file, or auto (the keyring when it answers, else the file). A cache hit never needs "
+        "the keyring.",
+        type="choice",
+        choices=("auto", "keyring", "file"),
+        default="auto",
+        metavar="auto|keyring|file",
+        envvar="CREDPLUGIN_TOKEN_STORE",
+        identity=False,
+        cluster=NEVER,
+    ),
+    Option(
         "timeout",
         "Timeout for every network call.",
         type="float",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from credplugin.credential import Credential
     from credplugin.providers.base import Declaration
+    from credplugin.tokenstore import TokenStore
 
 # After an abandoned login, background calls for the same key fail fast for this long.
 LOGIN_BACKOFF_SECONDS = 60.0
@@ -144,9 +145,10 @@ def _refresh(call: Invocation, ctx: FetchContext, store: CacheStore, margin: flo
                 if fresh and (not ctx.force_refresh or cached.created_at >= started):
                     log.info(f"fetched by another process while we waited {lock.waited:.1f}s")
                     return cached.credential
-            ctx.previous = cached.credential if cached is not None else None
+            secrets = _token_store(call, ctx)
             try:
                 _respect_backoff(store, key, ctx)
+                ctx.previous = secrets.restore(cached)
                 credential = _fetch(call, ctx)
             except CredpluginError as exc:
                 if isinstance(exc, LoginAbandoned):
@@ -154,8 +156,11 @@ def _refresh(call: Invocation, ctx: FetchContext, store: CacheStore, margin: flo
                 if ctx.force_refresh:
                     raise
                 return _serve_while_valid(cached, exc)
+            entry = Entry(key, call.provider.name, credential, time.time(), call.summary())
             try:
-                store.write(Entry(key, call.provider.name, credential, time.time(), call.summary()))
+                # The keyring first: a rotated refresh token is kept before anyone can read
+                # the new entry, and before the lock is released.
+                store.write(secrets.keep(entry, cached))
                 store.clear_backoff(key)
             except CacheUnavailable as exc:
                 log.warn(f"{exc.one_line()}; the credential was not cached")
@@ -167,6 +172,17 @@ def _refresh(call: Invocation, ctx: FetchContext, store: CacheStore, margin: flo
     except CacheUnavailable as exc:
         log.warn(f"{exc.one_line()}; going on without the cache")
         return _fetch(call, ctx)
+
+
+def _token_store(call: Invocation, ctx: FetchContext) -> TokenStore:
+    from credplugin.tokenstore import TokenStore  # a refresh only
+
+    return TokenStore(
+        str(call.values["token_store"]),
+        interactive=ctx.interactive,
+        bound=ctx.timeout,
+        environ=call.environ,
+    )
 
 
 def _serve_while_valid(cached: Entry | None, exc: CredpluginError) -> Credential:

@@ -48,6 +48,9 @@ PROVIDER_ENV_PREFIXES = (
     "MSI_",
     "IMDS_",
     "ACTIONS_ID_TOKEN",
+    # The person's own keyring: a test that wants one starts its own (tests/standins).
+    "DBUS_SESSION_BUS_ADDRESS",
+    "PYTHON_KEYRING_BACKEND",
 )
 EXEC_INFO = "KUBERNETES_EXEC_INFO"
 V1 = "client.authentication.k8s.io/v1"

@@ -130,12 +130,11 @@ def test_to_dict_from_dict_round_trip(cred: Credential) -> None:
 
 
 def test_to_dict_omits_absent_fields_and_uses_camel_case() -> None:
-    assert Credential("t").to_dict() == {"token": "t", "refresh": {}}
+    assert Credential("t").to_dict() == {"token": "t"}
     assert cert_credential().to_dict() == {
         "clientCertificateData": CERT,
         "clientKeyData": KEY,
         "expiresAt": ISSUED + 86400,
-        "refresh": {},
     }
 
 

@@ -41,6 +41,10 @@ FORBIDDEN = (
     "socket",
     "subprocess",
     "hashlib",
+    "keyring",  # the token store: a refresh only
+    "secretstorage",
+    "jeepney",
+    "threading",
 )
 
 PROBE = """
@@ -93,6 +97,7 @@ MISS_ONLY = (
     "credplugin.flows",
     "credplugin.privatefile",  # writes
     "credplugin.bounds",  # reading endpoints
+    "credplugin.tokenstore",  # where refresh tokens live: read and written on a refresh
 )
 
 

@@ -36,9 +36,10 @@ def test_cache_list_shows_entries_without_secrets(aws_plugin: Plugin) -> None:
     run = aws_plugin.run("cache", "list")
     assert run.returncode == 0
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["KEY", "PROVIDER", "FOR", "IDENTITY", "EXPIRES"]
+    assert lines[0].split() == ["KEY", "PROVIDER", "FOR", "IDENTITY", "SECRETS", "EXPIRES"]
     assert len(lines) == 3
     prod = next(line for line in lines if "cluster-id=prod" in line)
+    assert "  -  " in prod  # static keys: nothing long-lived is cached
     assert "server=https://p" in prod and f"access key {ACCESS_KEY}" in prod and "in 14m" in prod
     assert token["status"]["token"] not in run.stdout and SECRET_KEY not in run.stdout
 
@@ -48,7 +49,7 @@ def test_cache_list_reports_unusable_entries(aws_plugin: Plugin) -> None:
     (entry,) = aws_plugin.cache_dir.glob("*.json")
     entry.write_text("{corrupt")
     run = aws_plugin.run("cache", "list")
-    assert run.returncode == 0 and "unusable" in run.stdout
+    assert run.returncode == 0 and "unusable" in run.stdout, run.stderr
 
 
 def test_cache_clear_by_key_provider_and_all(aws_plugin: Plugin, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from credplugin import tokenstore
 from credplugin.cache import CacheStore, default_dir
 from credplugin.tools.durations import duration, relative
 from credplugin.tools.group import Group
@@ -38,7 +39,8 @@ def cache() -> None:
 @cache.command("list")
 @CACHE_DIR
 def list_entries(cache_dir: str | None) -> None:
-    """One line per entry: key, provider, what it is for, who, when it expires.
+    """One line per entry: key, provider, what it is for, who, where its refresh token is
+    (keyring, file, or - for none), when it expires.
 
     Never prints a token, refresh token or secret option."""
     store = _store(cache_dir)
@@ -47,7 +49,7 @@ def list_entries(cache_dir: str | None) -> None:
     for key in store.entry_keys():
         entry, why = store.read(key)
         if entry is None:
-            rows.append((key[:12], "?", f"unusable ({why})", "", ""))
+            rows.append((key[:12], "?", f"unusable ({why})", "", "", ""))
             continue
         summary = " ".join(f"{k}={_show(v)}" for k, v in sorted(entry.summary.items()))
         rows.append(
@@ -56,16 +58,19 @@ def list_entries(cache_dir: str | None) -> None:
                 entry.provider,
                 summary or "-",
                 entry.credential.identity or "-",
+                tokenstore.where(entry),
                 expires_in(entry.credential.expires_at, now),
             )
         )
     if not rows:
         click.echo(f"no cached credentials in {store.directory}", err=True)
         return
-    header = ("KEY", "PROVIDER", "FOR", "IDENTITY", "EXPIRES")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    # SECRETS: where the refresh material is (keyring, file, or - when there is none).
+    header = ("KEY", "PROVIDER", "FOR", "IDENTITY", "SECRETS", "EXPIRES")
+    last = len(header) - 1
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(last)]
     for row in [header, *rows]:
-        click.echo("  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4])
+        click.echo("  ".join(row[i].ljust(widths[i]) for i in range(last)) + "  " + row[last])
 
 
 def _show(value: object) -> str:
@@ -88,9 +93,12 @@ def clear(
     of them, with their lock files and back-off records. The next kubectl call fetches or
     logs in anew. A lock another process holds right now is left, and said so.
 
+    An entry whose refresh token is in the OS keyring loses its keyring item too.
+
     \b
     Exit codes:
       0  removed what was asked
+      1  an entry was left: the keyring holding its refresh token did not answer
       2  usage: nothing to clear was named, or a KEY-PREFIX matches no entry or several
     """
     if not (everything or provider or keys):
@@ -120,7 +128,22 @@ def clear(
             )
         chosen.add(matches[0])
     removed = 0
+    kept_for_keyring = 0
     for key in sorted(chosen):
+        entry, _ = store.read(key)
+        if entry is not None and tokenstore.reference_of(entry):
+            # The item first: without the entry, nothing would point at it any more.
+            why = tokenstore.forget(
+                entry, os.environ, interactive=_stdin_is_tty(), bound=tokenstore.KEYRING_SECONDS
+            )
+            if why:
+                click.echo(
+                    f"left {key[:12]}: its refresh token is in the keyring, which did not "
+                    f"answer ({why}); run this again when it does",
+                    err=True,
+                )
+                kept_for_keyring += 1
+                continue
         removed += store.remove(key)
         store.clear_backoff(key)
         if not store.remove_lock(key):
@@ -128,3 +151,12 @@ def clear(
                 f"left the lock of {key[:12]}: another credplugin process holds it now", err=True
             )
     click.echo(f"removed {removed} cached credential(s) from {store.directory}", err=True)
+    if kept_for_keyring:
+        raise SystemExit(1)
+
+
+def _stdin_is_tty() -> bool:
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False

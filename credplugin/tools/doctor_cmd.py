@@ -8,7 +8,8 @@ options have a value after applying the cluster's exec extension (and which exte
 it ignores), every file an argument names is readable, every program it names is on PATH,
 every variable it names is set, what the provider's own checks find (an AWS profile that no
 config file has, the secret variable a chosen Azure credential reads, ...), and whether a
-credential is cached, refreshable, or needs a fetch or a login at the next use.
+credential is cached, refreshable, or needs a fetch or a login at the next use, and whether
+the keyring that holds refresh tokens answers.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import click
 
 from credplugin import kubeconfig as kc
-from credplugin import providers
+from credplugin import providers, tokenstore
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.invocation import Invocation
 from credplugin.options import COMMON_OPTIONS, parse_argv
@@ -41,6 +42,8 @@ class Findings:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.broken = False
+        # --token-store of the cached credplugin entries seen: checked once each at the end.
+        self.token_stores: set[str] = set()
 
     def add(self, level: str, where: str, message: str) -> None:
         self.lines.append(f"{level:5} {where}: {message}")
@@ -82,6 +85,8 @@ def doctor(kubeconfig: str | None, only_context: str | None) -> None:
         raise click.ClickException(f"no contexts in {', '.join(existing)}")
     for name, context in sorted(contexts.items()):
         check_context(name, context, config, findings)
+    for choice in sorted(findings.token_stores):
+        check_token_store(choice, findings)
     click.echo("\n".join(findings.lines))
     if findings.broken:
         raise SystemExit(1)
@@ -293,6 +298,7 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
     if not call.cached:
         findings.add("OK", where, f"credplugin {name}: fetched on every call (not cached)")
         return
+    findings.token_stores.add(str(call.values["token_store"]))
     cached, why = call.store().read(call.key)
     now = time.time()
     margin = float(call.values["refresh_margin"])
@@ -300,6 +306,13 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
         left = cached.credential.seconds_left(now)
         state = "no expiry" if left is None else f"{left / 60:.0f} min left"
         findings.add("OK", where, f"credplugin {name}: cached credential ({state})")
+    elif cached is not None and tokenstore.reference_of(cached):
+        findings.add(
+            "OK",
+            where,
+            f"credplugin {name}: will refresh at the next use with the refresh token in the "
+            "keyring, no person needed while the keyring answers",
+        )
     elif cached is not None and cached.credential.refresh:
         findings.add(
             "OK", where, f"credplugin {name}: will refresh at the next use, no person needed"
@@ -308,6 +321,32 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
         findings.add("WARN", where, f"credplugin {name}: a login is needed at the next use ({why})")
     else:
         findings.add("OK", where, f"credplugin {name}: will fetch at the next use ({why})")
+
+
+def check_token_store(choice: str, findings: Findings) -> None:
+    """Where refresh tokens go under `choice`, and whether the keyring answers now (asked as
+    kubectl would run us: without a person, so a locked keyring is reported, not opened)."""
+    where = f"token store {choice}"
+    if choice == tokenstore.FILE:
+        findings.add("OK", where, "refresh tokens are kept in the 0600 cache files")
+        return
+    keyring = tokenstore.Keyring(os.environ, interactive=False, bound=5.0)
+    try:
+        backend = keyring.describe()
+    except tokenstore.KeyringUnusable as exc:
+        if choice == tokenstore.AUTO:
+            findings.add(
+                "OK", where, f"no usable keyring ({exc}): refresh tokens stay in the cache files"
+            )
+        else:
+            findings.add(
+                "WARN",
+                where,
+                f"the keyring does not answer ({exc}): refresh tokens are not kept, so every "
+                "refresh needs a login",
+            )
+        return
+    findings.add("OK", where, f"the keyring answers ({backend}): refresh tokens are kept there")
 
 
 def _runs_proxy(exec_block: Any) -> bool:
