@@ -1,20 +1,20 @@
 """Azure kubelogin's `get-token` arguments for a person's login, read as `credplugin aks`
 options (peerargs): its devicecode and interactive logins. The flag table is Azure
-kubelogin's, shared with the azure provider (azure/peers.py), which takes the logins of the
-machine's own identity.
+kubelogin's (credplugin/kubelogin_flags.py), shared with the azure provider, which takes the
+logins of the machine's own identity.
 """
 
 from __future__ import annotations
 
 from credplugin.errors import UsageError
-from credplugin.peerargs import VALUE, Dialect, Flag, Translation
-from credplugin.providers.azure.peers import (
+from credplugin.kubelogin_flags import (
     KUBELOGIN_FLAGS,
     MACHINE_LOGINS,
     PERSON_LOGINS,
     authority_from_environment,
     check_login,
 )
+from credplugin.peerargs import VALUE, Dialect, Flag, Translation
 
 
 def _login(t: Translation, spelling: str, value: str) -> None:
