@@ -114,6 +114,29 @@ def test_fetch_code_is_a_fetcher_in_the_packages_fetch_module(name: str) -> None
     assert isinstance(provider.fetcher({}), module.Fetcher)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_no_module_of_a_provider_imports_another_provider(name: str) -> None:
+    """One folder per provider: shared code lives outside credplugin/providers."""
+    import ast
+
+    provider = providers.lookup(name)
+    assert provider is not None
+    folder = Path(importlib.import_module(provider.package).__file__ or "").parent
+    others = {p.package for p in PROVIDERS} - {provider.package}
+    for source in folder.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for imported in names:
+                assert not any(imported == o or imported.startswith(o + ".") for o in others), (
+                    f"{source.name} imports {imported}"
+                )
+
+
 def test_lookup_refuses_what_is_not_a_provider() -> None:
     for word in ("nope", "google_service_account", "GoogleServiceAccount", "base", "", "-"):
         assert providers.lookup(word) is None, word
