@@ -169,15 +169,20 @@ def test_hung_token_endpoint_is_bounded_by_timeout(
 # -- --login: auth code + PKCE on a loopback redirect --------------------------------------------
 
 
-@pytest.fixture
-def browser(gplugin: Plugin, tmp_path: Path) -> Path:
+def install_browser(plugin: Plugin, tmp_path: Path) -> Path:
+    """FAKE_BROWSER as the plugin's $BROWSER; the path of the log of what it did."""
     script = tmp_path / "fake-browser"
     script.write_text(f"#!{sys.executable}\n{FAKE_BROWSER}")
     script.chmod(0o755)
     log = tmp_path / "browser.log"
-    gplugin.env["BROWSER"] = str(script)
-    gplugin.env["FAKE_BROWSER_LOG"] = str(log)
+    plugin.env["BROWSER"] = str(script)
+    plugin.env["FAKE_BROWSER_LOG"] = str(log)
     return log
+
+
+@pytest.fixture
+def browser(gplugin: Plugin, tmp_path: Path) -> Path:
+    return install_browser(gplugin, tmp_path)
 
 
 def login_args(google: GoogleOAuthStandIn) -> list[str]:

@@ -32,7 +32,7 @@ from tests.test_aks import aks_args, login
 from tests.test_aks import azure_env as azure_env
 from tests.test_aks import entra as entra
 from tests.test_aks import token_of as token_in
-from tests.test_google import CLIENT_ID, CLIENT_SECRET, FAKE_BROWSER, USER, login_args
+from tests.test_google import CLIENT_ID, CLIENT_SECRET, USER, install_browser, login_args
 from tests.test_hot_path import heavy, loaded_modules
 from tests.test_oidc import Browser, oidc_args
 from tests.test_oidc import issuer as issuer
@@ -75,22 +75,12 @@ def entry_doc(plugin: Plugin) -> dict[str, Any]:
     return doc
 
 
-def google_browser(plugin: Plugin, tmp_path: Path) -> Path:
-    script = tmp_path / "fake-browser"
-    script.write_text(f"#!{sys.executable}\n{FAKE_BROWSER}")
-    script.chmod(0o755)
-    log = tmp_path / "browser.log"
-    plugin.env["BROWSER"] = str(script)
-    plugin.env["FAKE_BROWSER_LOG"] = str(log)
-    return log
-
-
 @pytest.fixture
 def google_login(
     gplugin: Plugin, google: GoogleOAuthStandIn, tmp_path: Path
 ) -> tuple[Plugin, GoogleOAuthStandIn]:
     google.add_client(CLIENT_ID, CLIENT_SECRET, USER)
-    google_browser(gplugin, tmp_path)
+    install_browser(gplugin, tmp_path)
     return gplugin, google
 
 
@@ -109,7 +99,7 @@ def test_google_refresh_token_lives_in_the_keyring_and_renews_across_processes(
     gplugin: Plugin, tls: TLSMaterial, secret_service: SecretServiceStandIn, tmp_path: Path
 ) -> None:
     use_keyring(gplugin, secret_service)
-    browser = google_browser(gplugin, tmp_path)
+    browser = install_browser(gplugin, tmp_path)
     with GoogleOAuthStandIn(tls, lifetime=4) as google:
         google.add_client(CLIENT_ID, CLIENT_SECRET, USER)
         first = gplugin.run(*login_args(google), exec_info=PERSON)

@@ -7,10 +7,8 @@ on stderr, never a secret.
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -19,23 +17,7 @@ from credplugin import log, privatefile
 from credplugin.errors import CredpluginError, os_reason
 from credplugin.peers import Site
 from credplugin.peers.document import Outcome, Result, convert_document
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fails_cleanly(function: F) -> F:
-    """One line on stderr and the error's exit code, never a traceback. (kubeconfig_cmd has
-    the same wrapper, but imports this module: it cannot be imported from here.)"""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except CredpluginError as exc:
-            log.error(exc.one_line())
-            raise SystemExit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
+from credplugin.tools.clean_exit import fails_cleanly
 
 
 @click.command(
@@ -72,7 +54,7 @@ def _fails_cleanly(function: F) -> F:
     metavar="PATH",
     help="The exec command (e.g. an absolute path when credplugin is not on kubectl's PATH).",
 )
-@_fails_cleanly
+@fails_cleanly
 def convert(
     kubeconfig_path: str | None,
     users: tuple[str, ...],

@@ -11,10 +11,7 @@ skipped clusters go to stderr, and never hold a secret.
 from __future__ import annotations
 
 import base64
-import functools
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import click
 
@@ -23,26 +20,11 @@ from credplugin import log, providers
 from credplugin.backstage import appconfig, clusters
 from credplugin.errors import CredpluginError, UsageError, os_reason
 from credplugin.options import COMMON_OPTIONS, parse_argv
+from credplugin.tools.clean_exit import fails_cleanly
 from credplugin.tools.convert_cmd import convert
 from credplugin.tools.group import Group
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _fails_cleanly(function: F) -> F:
-    """One line on stderr and the error's exit code, never a traceback."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except CredpluginError as exc:
-            log.error(exc.one_line())
-            raise SystemExit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(cls=Group, context_settings=CONTEXT_SETTINGS)
@@ -121,7 +103,7 @@ kubeconfig_option = click.option(
     "id) is refused all the same.",
 )
 @command_option
-@_fails_cleanly
+@fails_cleanly
 def from_backstage(
     app_configs: tuple[str, ...],
     output: str | None,
@@ -258,7 +240,7 @@ class _AddCommand(click.Command):
 @command_option
 @click.argument("provider")
 @click.argument("provider_args", metavar="[ARGS]...", nargs=-1, type=click.UNPROCESSED)
-@_fails_cleanly
+@fails_cleanly
 def add(
     name: str,
     server: str,
