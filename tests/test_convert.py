@@ -345,7 +345,31 @@ EXPECTED: dict[str, dict[str, Converted | Left]] = {
         "static-token": Left("CLOUDSDK_AUTH_ACCESS_TOKEN"),
     },
     "int128-oidc-login-setup.yaml": {
-        "oidc": Left("add --oidc-redirect-url=http://localhost:8000"),
+        # No --oidc-redirect-url: int128 sends http://localhost:<bound port>, as ours does for
+        # --redirect-url http://localhost.
+        "oidc": Converted(
+            (
+                "oidc",
+                "--issuer-url",
+                ISSUER,
+                "--client-id",
+                "kubernetes",
+                "--extra-scope",
+                "email",
+                "--extra-scope",
+                "groups",
+                "--grant-type",
+                "authcode",
+                "--auth-request-extra-params",
+                "prompt=consent",
+                "--certificate-authority",
+                "{ca}",
+                "--redirect-url",
+                "http://localhost",
+            ),
+            env=(("OIDC_CLIENT_SECRET", "9f3c2a7e-placeholder-client-secret"),),
+            mode=PERSON,
+        ),
         "oidc-homebrew": Converted(
             (
                 "oidc",
@@ -714,13 +738,13 @@ def test_dry_run_shows_old_and_new_and_writes_nothing(plugin: Plugin, tmp_path: 
     assert path.read_bytes() == original and path.stat().st_mtime_ns == mtime
     assert sorted(p.name for p in path.parent.iterdir()) == ["config"]  # no CA file, no lock
     shown = lines_of(run.stderr, "would convert")
-    assert set(shown) == {"oidc-homebrew", "oidc-release-binary"}
+    assert set(shown) == {"oidc", "oidc-homebrew", "oidc-release-binary"}
     old, _, new = shown["oidc-release-binary"].partition(" -> ")
     assert old.startswith(f"kubectl-oidc_login get-token --oidc-issuer-url={ISSUER} ")
     assert "'--oidc-client-secret=***'" in old  # the old command, its secret masked
     assert new.startswith(f"credplugin oidc --issuer-url {ISSUER} --client-id kubernetes")
     assert "--oidc-client-secret moved to the exec env as OIDC_CLIENT_SECRET" in new
-    assert "oidc" in lines_of(run.stderr, "left")
+    assert lines_of(run.stderr, "left") == {}
     assert "9f3c2a7e-placeholder-client-secret" not in run.stderr
     assert "nothing was written" in run.stderr
 

@@ -108,7 +108,7 @@ SAME = [
         "oidc",
         f"--issuer-url {ISSUER} --client-id kubernetes --client-secret {CLIENT_SECRET} "
         "--extra-scope email --extra-scope groups --certificate-authority {ca} "
-        "--auth-request-extra-params prompt=consent",
+        "--auth-request-extra-params prompt=consent --redirect-url http://localhost",
     ),
     (
         "int128-oidc-login-setup.yaml",
@@ -317,11 +317,12 @@ def test_int128_token_cache_storage_is_our_token_store(
     storage: str, store: str, environ: dict[str, str], plugin: Plugin
 ) -> None:
     argv = [*OIDC, f"--token-cache-storage={storage}"]
+    browser = [*OIDC_NATIVE, *INT128_REDIRECT.split()]
     if TOKEN_STORE:
-        ours = [*OIDC_NATIVE, "--token-store", store]
+        ours = [*browser, "--token-store", store]
         assert_same(translated("oidc", argv, environ), native("oidc", ours, environ))
     elif storage == "disk":  # credplugin's one cache is on disk
-        assert_same(translated("oidc", argv, environ), native("oidc", OIDC_NATIVE, environ))
+        assert_same(translated("oidc", argv, environ), native("oidc", browser, environ))
     else:
         assert_refused(plugin.run("oidc", *argv, exec_info=exec_info(V1)), NO_KEYRING)
 
@@ -363,45 +364,60 @@ def test_a_service_principal_uses_the_secret_or_certificate_the_environment_hold
 
 OIDC = ["get-token", f"--oidc-issuer-url={ISSUER}", "--oidc-client-id=k"]
 OIDC_NATIVE = ["--issuer-url", ISSUER, "--client-id", "k"]
+# int128's redirect URI for its browser login, http://localhost:<bound port>, spelled as ours:
+# what int128's `get-token` means when it names no --oidc-redirect-url.
+INT128_REDIRECT = "--redirect-url http://localhost"
 
 # (provider, a peer argv, the same written natively); an oidc argv follows OIDC, and its native
 # spelling OIDC_NATIVE.
 SPELLINGS = [
-    ("oidc", "--oidc-extra-scope=email,groups", "--extra-scope email --extra-scope groups"),
-    ("oidc", '--oidc-extra-scope="a,b",c', "--extra-scope a,b --extra-scope c"),
-    ("oidc", "--oidc-extra-scope=", ""),
-    ("oidc", "--skip-open-browser=true", "--skip-open-browser"),
-    ("oidc", "--skip-open-browser=t --skip-open-browser=False", ""),
-    ("oidc", "--oidc-use-access-token=1", "--use-access-token"),
-    ("oidc", "--insecure-skip-tls-verify=TRUE", "--insecure-skip-tls-verify"),
-    ("oidc", "--force-refresh=true", "--force-refresh"),
-    ("oidc", "--grant-type=auto", ""),
+    (
+        "oidc",
+        "--oidc-extra-scope=email,groups",
+        f"--extra-scope email --extra-scope groups {INT128_REDIRECT}",
+    ),
+    ("oidc", '--oidc-extra-scope="a,b",c', f"--extra-scope a,b --extra-scope c {INT128_REDIRECT}"),
+    ("oidc", "--oidc-extra-scope=", INT128_REDIRECT),
+    ("oidc", "--skip-open-browser=true", f"--skip-open-browser {INT128_REDIRECT}"),
+    ("oidc", "--skip-open-browser=t --skip-open-browser=False", INT128_REDIRECT),
+    ("oidc", "--oidc-use-access-token=1", f"--use-access-token {INT128_REDIRECT}"),
+    ("oidc", "--insecure-skip-tls-verify=TRUE", f"--insecure-skip-tls-verify {INT128_REDIRECT}"),
+    ("oidc", "--force-refresh=true", f"--force-refresh {INT128_REDIRECT}"),
+    ("oidc", "--grant-type=auto", INT128_REDIRECT),
     ("oidc", "--grant-type=auto --username=u", "--username u --grant-type password"),
     ("oidc", "--username=u", "--username u --grant-type password"),
     ("oidc", "--grant-type=device-code --username=u", "--username u --grant-type device-code"),
     (
         "oidc",
         "--listen-address=127.0.0.1:8000,[::1]:18000",
-        "--listen-address 127.0.0.1:8000 --listen-address [::1]:18000",
+        f"--listen-address 127.0.0.1:8000 --listen-address [::1]:18000 {INT128_REDIRECT}",
     ),
-    ("oidc", "--authentication-timeout-sec=60", "--authentication-timeout 60"),
+    ("oidc", "--authentication-timeout-sec=60", f"--authentication-timeout 60 {INT128_REDIRECT}"),
     ("oidc", "--oidc-redirect-url=http://localhost", "--redirect-url http://localhost"),
-    ("oidc", "--oidc-pkce-method=auto --oidc-pkce-method=S256 --oidc-use-pkce", ""),
-    ("oidc", "--token-cache-storage=none", "--no-cache"),
-    ("oidc", "--token-cache-dir=/tmp/c", "--cache-dir /tmp/c"),
-    ("oidc", "--oidc-auth-request-extra-params=a=1,2", "--auth-request-extra-params a=1,2"),
+    ("oidc", "--oidc-pkce-method=auto --oidc-pkce-method=S256 --oidc-use-pkce", INT128_REDIRECT),
+    ("oidc", "--token-cache-storage=none", f"--no-cache {INT128_REDIRECT}"),
+    ("oidc", "--token-cache-dir=/tmp/c", f"--cache-dir /tmp/c {INT128_REDIRECT}"),
+    (
+        "oidc",
+        "--oidc-auth-request-extra-params=a=1,2",
+        f"--auth-request-extra-params a=1,2 {INT128_REDIRECT}",
+    ),
     (
         "oidc",
         "--oidc-auth-request-extra-params=a=1 --oidc-auth-request-extra-params=a=2",
-        "--auth-request-extra-params a=2",
+        f"--auth-request-extra-params a=2 {INT128_REDIRECT}",
     ),
-    ("oidc", "--open-url-after-authentication=https://x --tls-renegotiation-once", ""),
-    ("oidc", "--certificate-authority=/ca.pem", "--certificate-authority /ca.pem"),
-    ("oidc", "-v1", "-v"),
-    ("oidc", "--v=4", "-vv"),
-    ("oidc", "-v 0", ""),
-    ("oidc", "-v=2 -v", "-vv"),  # klog's level, and our own -v
-    ("oidc", "--logtostderr --log_dir /tmp --vmodule=x=2", ""),
+    ("oidc", "--open-url-after-authentication=https://x --tls-renegotiation-once", INT128_REDIRECT),
+    (
+        "oidc",
+        "--certificate-authority=/ca.pem",
+        f"--certificate-authority /ca.pem {INT128_REDIRECT}",
+    ),
+    ("oidc", "-v1", f"-v {INT128_REDIRECT}"),
+    ("oidc", "--v=4", f"-vv {INT128_REDIRECT}"),
+    ("oidc", "-v 0", INT128_REDIRECT),
+    ("oidc", "-v=2 -v", f"-vv {INT128_REDIRECT}"),  # klog's level, and our own -v
+    ("oidc", "--logtostderr --log_dir /tmp --vmodule=x=2", INT128_REDIRECT),
     (
         "aks",
         "get-token -t t -e AzureChinaCloud",
@@ -479,6 +495,7 @@ def test_the_canonical_argv_is_spelled_from_the_declarations(environ: dict[str, 
         "--client-id",
         "--extra-scope",
         "--extra-scope",
+        "--redirect-url",
         "--verbose",
     ]
     assert {w for w in words if w.startswith("-")} <= flags

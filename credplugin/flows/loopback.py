@@ -5,20 +5,34 @@ browser launcher that waits for its page to load cannot deadlock the login, and 
 first redirect whose `state` matches (compared in constant time). A redirect with another
 state (a stale tab of an earlier attempt, or a forged request) is answered with an error
 page and ignored: it can neither complete nor abort the login.
+
+A redirect URI that names `localhost` (int128 kubelogin's `http://localhost:<port>`) reaches
+the listener only through the browser: it may try ::1 first and falls back to 127.0.0.1 when
+::1 refuses the connection. When another program listens on the other address with the same
+port, nothing is refused and the login goes there instead (int128/kubelogin#1151). So with
+`localhost`, the other loopback address's port is held too, bound but never listening: a
+connection to it is refused at once, no program can take it while the login waits, and a
+port that another program already has there is skipped like a busy one.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from credplugin import log
 from credplugin.errors import LoginAbandoned, UpstreamError, UsageError, os_reason
 from credplugin.flows.pkce import same
 
 LOOPBACK_HOSTS = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1", "[::1]": "::1"}
+# The address `localhost` may also mean, for each address the listener binds.
+OTHER_LOOPBACK = {"127.0.0.1": "::1", "::1": "127.0.0.1"}
+# A redirect URI's authority that takes the listener's port when it names none.
+LOOPBACK_AUTHORITIES = frozenset({"localhost", "127.0.0.1", "[::1]"})
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head>
 <body style="font-family:sans-serif;margin:3em"><h1>{title}</h1><p>{text}</p></body></html>"""
 
@@ -34,6 +48,63 @@ def parse_listen_address(address: str) -> tuple[str, int]:
             "(127.0.0.1, ::1)"
         )
     return bound, int(port_text)
+
+
+def _split_url(url: str) -> tuple[str, str, str] | None:
+    """`scheme`, `authority` and the rest (path, query, fragment) of `scheme://authority...`,
+    as given, byte for byte; None when it has no authority."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return None
+    end = min((i for i in (rest.find(c) for c in "/?#") if i != -1), default=len(rest))
+    return scheme, rest[:end], rest[end:]
+
+
+def redirect_uri(given: str | None, host: str, port: int) -> str:
+    """The redirect URI to send for a listener on host:port.
+
+    None: credplugin's own `http://HOST:PORT/`. An http URL on localhost, 127.0.0.1 or [::1]
+    that names no port: the listener's port after the host, every other byte as given, so
+    `http://localhost` is int128 kubelogin's default `http://localhost:<port>` (no path) and
+    `http://localhost/callback` is `http://localhost:<port>/callback`. (RFC 8252 section 7.3
+    has an authorization server take a loopback IP redirect URI on any port: the port is the
+    client's to choose.) Anything else: as given."""
+    if not given:
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+    parts = _split_url(given)
+    if parts is not None:
+        scheme, authority, rest = parts
+        if scheme.lower() == "http" and authority.lower() in LOOPBACK_AUTHORITIES:
+            return f"{scheme}://{authority}:{port}{rest}"
+    return given
+
+
+def names_localhost(url: str | None) -> bool:
+    """Whether a redirect URI's host is `localhost`, which a browser resolves itself."""
+    parts = _split_url(url or "")
+    if parts is None or "@" in parts[1]:
+        return False
+    return parts[1].partition(":")[0].lower() == "localhost"
+
+
+def _hold(host: str, port: int) -> tuple[socket.socket | None, bool]:
+    """host:port bound without listening: (the socket, False); (None, True) when another
+    program has that port there; (None, False) when this machine has no such address (then
+    `localhost` cannot lead a browser to it either)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError:
+        return None, False
+    try:
+        # No SO_REUSEADDR: on BSD and macOS it would let this bind beside another program's
+        # wildcard listener, which is what must be found.
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        return None, exc.errno == errno.EADDRINUSE
+    return sock, False
 
 
 class _Server(ThreadingHTTPServer):
@@ -88,21 +159,44 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LoopbackRedirect:
-    """Bind at construction (first free address of the list), serve in a thread, wait()."""
+    """Bind at construction (first free address of the list), serve in a thread, wait().
 
-    def __init__(self, listen_addresses: list[str], state: str) -> None:
+    `localhost`: the redirect URI names localhost; the other loopback address's port is held
+    too, and an address whose port another program has there is skipped (module docstring)."""
+
+    # Port 0 draws another free port when the one drawn is taken on the other address.
+    ANY_PORT_TRIES = 5
+
+    def __init__(self, listen_addresses: list[str], state: str, *, localhost: bool = False) -> None:
         errors: list[str] = []
         fixed_port = False
         self._server: _Server | None = None
+        self._held: socket.socket | None = None
         for address in listen_addresses:
             host, port = parse_listen_address(address)
             fixed_port = fixed_port or port != 0
             server_class = _Server6 if ":" in host else _Server
-            try:
-                self._server = server_class((host, port), _Handler)
+            for _ in range(1 if port else self.ANY_PORT_TRIES):
+                try:
+                    server = server_class((host, port), _Handler)
+                except OSError as exc:
+                    errors.append(f"{address}: {os_reason(exc)}")
+                    break
+                if not localhost:
+                    self._server = server
+                    break
+                other, bound = OTHER_LOOPBACK[host], int(server.server_address[1])
+                held, taken = _hold(other, bound)
+                if not taken:
+                    self._server, self._held = server, held
+                    break
+                server.server_close()
+                shown = f"[{other}]:{bound}" if ":" in other else f"{other}:{bound}"
+                why = f"another program has {shown}, where a browser may send localhost"
+                log.info(f"not listening on {address}: {why}")
+                errors.append(f"{address}: {why}")
+            if self._server is not None:
                 break
-            except OSError as exc:
-                errors.append(f"{address}: {os_reason(exc)}")
         if self._server is None:
             raise UpstreamError(
                 "no listen address is free for the login redirect (" + "; ".join(errors) + ")",
@@ -152,6 +246,9 @@ class LoopbackRedirect:
             self._thread.join(timeout=2)
             self._server.server_close()
             self._server = None
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
     def __enter__(self) -> LoopbackRedirect:
         return self

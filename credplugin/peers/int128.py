@@ -2,9 +2,10 @@
 `kubelogin`) -> `oidc`.
 
 What a login sends must stay what it was, or the identity provider refuses it: the redirect
-URI (int128 sends `http://localhost:<bound port>` by default, credplugin
-`http://127.0.0.1:<port>/`), the extra request parameters and where they go, the scopes.
-Where credplugin cannot send the same thing, the entry is left as it is.
+URI (int128 sends `http://localhost:<bound port>` by default, which credplugin sends for
+`--redirect-url http://localhost`; its own default is `http://127.0.0.1:<port>/`), the extra
+request parameters and where they go, the scopes. Where credplugin cannot send the same
+thing, the entry is left as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from credplugin.flows.loopback import parse_listen_address
 from credplugin.peers.argv import Args, Flag, parse, split_csv
 from credplugin.peers.model import Conversion, Site, Unconvertible, decode_pem_data
 from credplugin.providers.oidc.fetch import RESERVED_PARAMS
+from credplugin.providers.oidc.peers import INT128_REDIRECT
 
 _NO_EFFECT = "no effect on the credential"
 _KLOG = "a logging option"
@@ -26,6 +28,7 @@ PAGE_FLAGS_USED = {
     "authcode": frozenset(
         {
             "oidc-redirect-url",
+            "oidc-redirect-url-hostname",
             "listen-address",
             "listen-port",
             "authentication-timeout-sec",
@@ -36,7 +39,10 @@ PAGE_FLAGS_USED = {
     "authcode-keyboard": frozenset({"oidc-redirect-url", "oidc-redirect-url-authcode-keyboard"}),
     "device-code": frozenset({"skip-open-browser", "browser-command"}),
 }
-PAGE_FLAGS = frozenset().union(*PAGE_FLAGS_USED.values()) | {"oidc-redirect-url-hostname"}
+PAGE_FLAGS = frozenset().union(*PAGE_FLAGS_USED.values())
+# --oidc-redirect-url-hostname H (int128 < v1.35) sent http://H:<bound port>: for these
+# hosts, credplugin's --redirect-url http://H does the same.
+REDIRECT_HOSTNAMES = ("localhost", "127.0.0.1")
 
 FLAGS = (
     Flag("oidc-issuer-url"),
@@ -241,15 +247,9 @@ def _login_page(conversion: Conversion, parsed: Args, grant: str) -> None:
     """The redirect, the listener and the browser, as far as int128's grant uses them."""
     redirect = parsed.last("oidc-redirect-url")
     if grant == "authcode":
-        if not redirect:
-            raise Unconvertible(
-                "int128 sends the redirect URI http://localhost:<port> and credplugin oidc "
-                "http://127.0.0.1:<port>/, which an identity provider comparing them exactly "
-                "refuses; add --oidc-redirect-url=http://localhost:8000 to the entry (the "
-                "port int128 tries first) and convert again"
-            )
         conversion.give_each("listen-address", _listen_addresses(parsed))
-        conversion.give("redirect-url", redirect)
+        # int128 sends http://localhost:<bound port>, no path, when none is given.
+        conversion.give("redirect-url", redirect or _hostname_redirect(parsed))
         if parsed.last("authentication-timeout-sec"):
             conversion.give("authentication-timeout", parsed.last("authentication-timeout-sec"))
     elif grant == "authcode-keyboard":
@@ -268,6 +268,21 @@ def _login_page(conversion: Conversion, parsed: Args, grant: str) -> None:
     for name in sorted(PAGE_FLAGS - PAGE_FLAGS_USED.get(grant, frozenset())):
         if parsed.given(name):
             conversion.note(f"--{name} dropped: int128 does not use it for {grant}")
+
+
+def _hostname_redirect(parsed: Args) -> str:
+    """The redirect int128 sends without --oidc-redirect-url, as our --redirect-url."""
+    hostname = parsed.last("oidc-redirect-url-hostname")
+    if not hostname:
+        return INT128_REDIRECT
+    if hostname not in REDIRECT_HOSTNAMES:
+        raise Unconvertible(
+            f"--oidc-redirect-url-hostname={hostname}: int128 before v1.35 sent the redirect "
+            f"URI http://{hostname}:<port>, which credplugin oidc sends only for localhost and "
+            f"127.0.0.1; replace it with --oidc-redirect-url=http://{hostname}:8000 and convert "
+            "again"
+        )
+    return f"http://{hostname}"
 
 
 def _listen_addresses(parsed: Args) -> list[str]:

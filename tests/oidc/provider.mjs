@@ -13,6 +13,20 @@ const server = http.createServer();
 await new Promise((resolve) => server.listen(Number(process.argv[2] || 0), '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 const ttl = (name, fallback) => Number(process.env[name] || fallback);
+// OIDC_EXACT_REDIRECT_URIS (space-separated): also a client `kubectl-exact` that takes only
+// these redirect URIs, byte for byte, as Keycloak, Dex and Okta compare them (a web client:
+// no RFC 8252 leeway on the port of a loopback URI, which native clients get here).
+const exactRedirectUris = (process.env.OIDC_EXACT_REDIRECT_URIS || '').split(' ').filter(Boolean);
+const exactClients = exactRedirectUris.length === 0 ? [] : [
+  {
+    client_id: 'kubectl-exact',
+    application_type: 'web',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: exactRedirectUris,
+    response_types: ['code'],
+    grant_types: ['authorization_code', 'refresh_token'],
+  },
+];
 
 const provider = new Provider(issuer, {
   clients: [
@@ -35,6 +49,7 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       response_types: [],
     },
+    ...exactClients,
   ],
   pkce: { required: () => true },
   scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],

@@ -81,7 +81,8 @@ PROVIDER = Declaration(
         Option(
             "redirect-url",
             "Redirect URI to send, when the IdP registration expects another than "
-            "http://127.0.0.1:PORT/ (e.g. http://localhost:8000).",
+            "http://127.0.0.1:PORT/. A loopback one without a port takes the port listened "
+            "on: http://localhost sends http://localhost:PORT, as int128 kubelogin does.",
             identity=False,
             metavar="URL",
             cluster=NEVER,

@@ -15,7 +15,7 @@ from credplugin.errors import LoginAbandoned, UpstreamError, UsageError
 from credplugin.flows import oauth, pkce
 from credplugin.flows.browser import open_url
 from credplugin.flows.http import GuardedSession
-from credplugin.flows.loopback import LoopbackRedirect
+from credplugin.flows.loopback import LoopbackRedirect, names_localhost, redirect_uri
 from credplugin.providers import base
 from credplugin.providers.base import FetchContext
 from credplugin.tokens import decode_jwt_claims
@@ -238,10 +238,12 @@ class _Client:
             "127.0.0.1:18000",
         ]
         state, nonce, verifier = pkce.random_value(), pkce.random_value(), pkce.new_verifier()
-        with LoopbackRedirect(addresses, state) as listener:
-            host = f"[{listener.host}]" if ":" in listener.host else listener.host
-            redirect_uri = self.options.get("redirect_url") or f"http://{host}:{listener.port}/"
-            url = self._authorize_url(str(redirect_uri), state, nonce, verifier)
+        given = str(self.options.get("redirect_url") or "") or None
+        with LoopbackRedirect(addresses, state, localhost=names_localhost(given)) as listener:
+            # One string for both requests: the token endpoint compares it to the one the
+            # code was issued for, byte for byte (RFC 6749 section 4.1.3).
+            redirect = redirect_uri(given, listener.host, listener.port)
+            url = self._authorize_url(redirect, state, nonce, verifier)
             open_url(
                 url,
                 self.ctx.prompter,
@@ -253,7 +255,7 @@ class _Client:
         form = {
             "grant_type": "authorization_code",
             "code": code,
-            "redirect_uri": str(redirect_uri),
+            "redirect_uri": redirect,
             "code_verifier": verifier,
         }
         return self._tokens(form, "exchanging the authorization code"), nonce

@@ -5,6 +5,12 @@
 flags are int128's pkg/cmd/{get_token,authentication,tls,pkce,tokencache}.go (v1.36.3), its
 klog flags, and --listen-port, removed in v1.32 but still in old kubeconfigs. Flags spelled as
 ours (`--oidc-issuer-url`, `--username`, `--skip-open-browser`...) need no entry here.
+
+The redirect URI is one of int128's defaults: without --oidc-redirect-url it sends
+`http://localhost:<the port it bound>`, no path (int128/oauth2cli server.go, v1.18.0), which
+is our `--redirect-url http://localhost`. An identity provider that compares redirect URIs
+exactly (Keycloak, Dex, Okta) refuses our own `http://127.0.0.1:<port>/` for a client
+registered for int128.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from credplugin.peerargs import (
 # The hosts credplugin's login listener binds (credplugin.flows.loopback.LOOPBACK_HOSTS,
 # not imported: it loads the HTTP server, which only a login needs).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+# int128's redirect URI when none is given: http://localhost:<bound port> (see above).
+INT128_REDIRECT = "http://localhost"
 PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
 _BASE64 = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=\r\n")
 
@@ -179,6 +187,9 @@ def finish(t: Translation) -> None:
             t.set("grant-type", "password")
     elif grant is not None:
         t.set("grant-type", grant)
+    # int128 reads an empty --oidc-redirect-url as none given.
+    if t.command and t.get("grant-type") in (None, "authcode") and not t.get("redirect-url"):
+        t.set("redirect-url", INT128_REDIRECT)
     # A map in int128: a key given twice keeps its last value.
     params: dict[str, str] = {}
     for pair in t.held.get("extra-params", []):
