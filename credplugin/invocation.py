@@ -151,7 +151,8 @@ class Invocation:
             words += ["--server", self.server]
         if self.values.get("cache_dir"):
             words += ["--cache-dir", str(self.values["cache_dir"])]
-        if self.sources.get("token_store") == "command line":
+        if self.sources.get("token_store") not in (None, "default"):
+            # From the kubeconfig's env too: a terminal run must keep secrets where it does.
             words += ["--token-store", str(self.values["token_store"])]
         return " ".join([*prefix, shlex.join(words)])
 

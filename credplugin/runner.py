@@ -160,7 +160,9 @@ def _refresh(call: Invocation, ctx: FetchContext, store: CacheStore, margin: flo
             try:
                 # The keyring first: a rotated refresh token is kept before anyone can read
                 # the new entry, and before the lock is released.
-                store.write(secrets.keep(entry, cached))
+                written = secrets.keep(entry, cached)
+                store.write(written)
+                secrets.settle(written, cached)  # an item the file no longer points at
                 store.clear_backoff(key)
             except CacheUnavailable as exc:
                 log.warn(f"{exc.one_line()}; the credential was not cached")

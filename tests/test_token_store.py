@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,13 +108,13 @@ def test_google_refresh_token_lives_in_the_keyring_and_renews_across_processes(
         assert IN_FILE_NOTICE not in first.stderr
         (item,) = ours(secret_service)
         assert item.label.startswith("credplugin: google ") and USER in item.label
-        assert item.attributes["service"] == item.label
+        assert item.attributes["service"] == "credplugin"
         refresh_token = stored_refresh_token(item)
         # The file: the access token, its expiry, a reference; no refresh token.
         raw = entry_file(gplugin).read_text()
         assert refresh_token not in raw
         doc = json.loads(raw)
-        assert doc["secrets"] == {"store": "keyring", "service": item.label}
+        assert doc["secrets"] == {"store": "keyring"}
         assert "refresh" not in doc["credential"]
         assert item.attributes["username"] == doc["key"]
 
@@ -197,7 +198,7 @@ def test_aks_msal_cache_lives_in_the_keyring(
     assert item.label.startswith("credplugin: aks ")
     assert item.secret is not None and "msalCache" in json.loads(item.secret)
     doc = entry_doc(azure_env)
-    assert "refresh" not in doc["credential"] and doc["secrets"]["service"] == item.label
+    assert "refresh" not in doc["credential"] and doc["secrets"] == {"store": "keyring"}
     time.sleep(1.1)
     renewed = azure_env.run(*aks_args(), "--force-refresh", exec_info=BACKGROUND)
     assert token_in(renewed) != token_in(run)
@@ -248,7 +249,7 @@ def test_a_locked_keyring_in_the_background_is_reported_never_prompted(
     assert time.monotonic() - started < 10
     # Without the refresh token, a new sign-in needs a person: exit 3, saying why.
     assert run.returncode == 3 and run.stdout == ""
-    assert "could not read the refresh token from the keyring (the keyring is locked)" in (
+    assert "could not read the refresh token from the keyring (the keyring collection is " in (
         run.stderr
     )
     assert secret_service.prompts() == []
@@ -272,7 +273,7 @@ def test_a_locked_keyring_at_login_keeps_the_token_in_the_file_and_says_so_once(
     secret_service.lock()
     run = plugin.run(*oidc_args(issuer), exec_info=BACKGROUND)
     run.credential()
-    assert f"{IN_FILE_NOTICE} (the keyring is locked)" in run.stderr
+    assert f"{IN_FILE_NOTICE} (the keyring collection is locked)" in run.stderr
     assert entry_doc(plugin)["credential"]["refresh"]["refreshToken"]
     assert ours(secret_service) == [] and secret_service.prompts() == []
     time.sleep(1.1)
@@ -348,7 +349,7 @@ def test_no_session_bus_falls_back_to_the_file_with_one_notice(
 
 
 @needs_keyring
-def test_a_tampered_reference_is_not_followed(
+def test_only_credplugins_own_item_for_the_key_is_ever_read(
     google_login: tuple[Plugin, GoogleOAuthStandIn],
     secret_service: SecretServiceStandIn,
     monkeypatch: pytest.MonkeyPatch,
@@ -358,17 +359,54 @@ def test_a_tampered_reference_is_not_followed(
     plugin.run(*login_args(google), exec_info=PERSON).credential()
     path = entry_file(plugin)
     doc = json.loads(path.read_text())
-    # Someone else's item, under the same username: never read, never sent anywhere.
     for name, value in secret_service.env.items():
         monkeypatch.setenv(name, value)  # jeepney reads the bus address from os.environ
-    foreign = tokenstore.Keyring(secret_service.env, interactive=False, bound=5)
-    foreign.put("github.com", doc["key"], json.dumps({"refreshToken": "someone-elses"}))
+    from keyring.backends import SecretService
+
+    # Another program's items: one under another service, one under ours and the same key
+    # (the keyring library's own application attribute).
+    stock = SecretService.Keyring()  # type: ignore[no-untyped-call]
+    stock.set_password("github.com", doc["key"], json.dumps({"refreshToken": "someone-elses"}))  # type: ignore[no-untyped-call]
+    stock.set_password("credplugin", doc["key"], json.dumps({"refreshToken": "planted"}))  # type: ignore[no-untyped-call]
+    # A tampered entry naming the other item: a reference cannot choose the item.
     doc["secrets"]["service"] = "github.com"
     path.write_text(json.dumps(doc))
     run = plugin.run(*login_args(google), "--force-refresh", exec_info=BACKGROUND)
-    assert run.returncode == 3
-    assert "keyring reference is not credplugin's; not followed" in run.stderr
-    assert google.count("refresh_token") == 0
+    issued = google.issued(token_of(run.credential()))
+    assert issued is not None and (issued.subject, issued.via) == (USER, "refresh_token")
+    assert google.count("refresh_token") == 1  # the genuine one, at the first try
+
+
+@needs_keyring
+def test_a_renamed_entry_keeps_one_item_and_leaving_the_keyring_deletes_it_after_the_write(
+    secret_service: SecretServiceStandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in secret_service.env.items():
+        monkeypatch.setenv(name, value)
+    key = "a" * 64
+
+    def entry(identity: str, refresh: dict[str, Any], secrets: Any = None) -> Entry:
+        credential = Credential("t", identity=identity, refresh=refresh)
+        return Entry(key, "oidc", credential, time.time(), {"issuer-url": "https://i"}, secrets)
+
+    store = tokenstore.TokenStore(
+        "auto", interactive=False, bound=5, environ=dict(secret_service.env)
+    )
+    first = store.keep(entry("alice at https://i", {"refreshToken": "r1"}), None)
+    # A refresh without an ID token: the identity (and so the label) changes.
+    second = store.keep(entry("client kubectl", {"refreshToken": "r2"}), first)
+    store.settle(second, first)
+    (item,) = ours(secret_service)
+    assert item.label == "credplugin: oidc https://i (client kubectl)"
+    assert stored_refresh_token(item) == "r2"
+
+    to_file = tokenstore.TokenStore(
+        "file", interactive=False, bound=5, environ=dict(secret_service.env)
+    )
+    written = to_file.keep(entry("client kubectl", {"refreshToken": "r3"}), second)
+    assert ours(secret_service) != []  # nothing deleted before the file is written
+    to_file.settle(written, second)
+    assert ours(secret_service) == []
 
 
 # -- the tools ----------------------------------------------------------------------------------
@@ -389,7 +427,7 @@ def test_cache_list_shows_where_and_clear_removes_the_item(
     secret_service.lock()
     refused = plugin.run("cache", "clear", "--all")
     assert refused.returncode == 1
-    assert "left" in refused.stderr and "the keyring is locked" in refused.stderr
+    assert "left" in refused.stderr and "the keyring collection is locked" in refused.stderr
     assert len(list(plugin.cache_dir.glob("*.json"))) == 1  # the reference survives
     assert secret_service.prompts() == []
 
@@ -397,6 +435,61 @@ def test_cache_list_shows_where_and_clear_removes_the_item(
     cleared = plugin.run("cache", "clear", "--all")
     assert cleared.returncode == 0, cleared.stderr
     assert ours(secret_service) == [] and list(plugin.cache_dir.glob("*.json")) == []
+
+
+@needs_keyring
+def test_clear_all_removes_items_of_unreadable_and_deleted_entries(
+    google_login: tuple[Plugin, GoogleOAuthStandIn],
+    secret_service: SecretServiceStandIn,
+    tls: TLSMaterial,
+) -> None:
+    plugin, google = google_login
+    use_keyring(plugin, secret_service)
+    plugin.run(*login_args(google), exec_info=PERSON).credential()
+    entry_file(plugin).write_text("{corrupt")  # its reference unreadable
+    second = [*login_args(google), "--scopes", "openid"]
+    plugin.run(*second, exec_info=PERSON).credential()
+    for path in plugin.cache_dir.glob("*.json"):
+        if path.read_text() != "{corrupt":
+            path.unlink()  # the entry gone entirely: its item is an orphan
+    assert len(ours(secret_service)) == 2
+    run = plugin.run("cache", "clear", "--all")
+    assert run.returncode == 0, run.stderr
+    assert ours(secret_service) == []
+
+
+@needs_keyring
+def test_clear_waits_on_a_hung_keyring_once_not_per_entry(
+    google_login: tuple[Plugin, GoogleOAuthStandIn], secret_service: SecretServiceStandIn
+) -> None:
+    plugin, google = google_login
+    use_keyring(plugin, secret_service)
+    for scopes in ("openid", "email", "profile"):
+        plugin.run(*login_args(google), "--scopes", scopes, exec_info=PERSON).credential()
+    secret_service.pause()
+    try:
+        started = time.monotonic()
+        run = plugin.run("cache", "clear", "--all")
+        took = time.monotonic() - started
+    finally:
+        secret_service.resume()
+    assert run.returncode == 1 and run.stderr.count("left ") == 3
+    assert took < tokenstore.KEYRING_SECONDS + 5, took
+    assert len(list(plugin.cache_dir.glob("*.json"))) == 3
+
+
+@needs_keyring
+def test_a_person_at_a_terminal_without_a_desktop_gets_no_unlock_prompt(
+    google_login: tuple[Plugin, GoogleOAuthStandIn], secret_service: SecretServiceStandIn
+) -> None:
+    plugin, google = google_login
+    use_keyring(plugin, secret_service)
+    assert "DISPLAY" not in plugin.env and "WAYLAND_DISPLAY" not in plugin.env
+    secret_service.lock()
+    run = plugin.run(*login_args(google), exec_info=PERSON)  # ssh: a terminal, no desktop
+    run.credential()
+    assert f"{IN_FILE_NOTICE} (the keyring collection is locked)" in run.stderr
+    assert secret_service.prompts() == []
 
 
 @needs_keyring
@@ -438,7 +531,7 @@ def test_doctor_reports_the_store_and_whether_it_answers(
     assert "token store auto: the keyring answers (Secret Service)" in answering.stdout
     secret_service.lock()
     locked = plugin.run("doctor", "--kubeconfig", str(kubeconfig), env={tokenstore.ENV: "keyring"})
-    assert "WARN  token store keyring: the keyring does not answer (the keyring is locked)" in (
+    assert "WARN  token store keyring: the keyring does not answer (the keyring collection is " in (
         locked.stdout
     )
     assert secret_service.prompts() == []
@@ -479,7 +572,7 @@ def test_the_label_is_what_a_person_recognises() -> None:
         "(alice@example.com at https://login.example.com)"
     )
     long = tokenstore.label("oidc", {"issuer-url": "https://x/" + "a" * 500}, None)
-    assert len(long) == tokenstore.MAX_SERVICE and long.endswith("...")
+    assert len(long) == tokenstore.MAX_LABEL and long.endswith("...")
     assert "\n" not in tokenstore.label("oidc", {"issuer-url": "https://x\n/evil"}, "a\x1b[2J")
 
 
@@ -489,26 +582,49 @@ def test_where_an_entry_keeps_its_secrets() -> None:
 
     assert tokenstore.where(entry({"refreshToken": "r"}, None)) == "file"
     assert tokenstore.where(entry({}, None)) == "-"
-    ref = {"store": "keyring", "service": "credplugin: oidc x"}
-    assert tokenstore.where(entry({}, ref)) == "keyring"
-    assert tokenstore.where(entry({}, {"store": "keyring", "service": "github.com"})) == (
-        "unusable reference"
-    )
-    assert tokenstore.reference_of(entry({}, {"store": "file"})) is None
+    assert tokenstore.where(entry({}, {"store": "keyring"})) == "keyring"
+    assert not tokenstore.in_keyring(entry({}, {"store": "file"}))
 
 
-def test_a_keyring_call_that_hangs_is_abandoned_at_its_bound() -> None:
+def test_a_keyring_call_that_hangs_is_abandoned_at_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def hang(prompting: threading.Event) -> None:
+        time.sleep(30)
+
+    def fail(prompting: threading.Event) -> None:
+        raise RuntimeError("no bus")
+
+    def prompt_then_hang(prompting: threading.Event) -> None:
+        prompting.set()  # a person now has a prompt in front of them: more time
+        time.sleep(30)
+
     started = time.monotonic()
     with pytest.raises(tokenstore.KeyringUnusable, match="no answer within 0s"):
-        tokenstore._bounded(lambda: time.sleep(30), 0.3)
+        tokenstore._bounded(hang, 0.3)
     assert time.monotonic() - started < 2
     with pytest.raises(tokenstore.KeyringUnusable, match="RuntimeError: no bus"):
-        tokenstore._bounded(lambda: (_ for _ in ()).throw(RuntimeError("no bus")), 5)
+        tokenstore._bounded(fail, 5)
+    monkeypatch.setattr(tokenstore, "PROMPT_SECONDS", 1.5)
+    started = time.monotonic()
+    with pytest.raises(tokenstore.KeyringUnusable, match="no answer within 2s"):
+        tokenstore._bounded(prompt_then_hang, 0.3)
+    assert 1.4 < time.monotonic() - started < 3
 
 
 def test_no_session_bus_is_known_without_importing_keyring() -> None:
-    keyring = tokenstore.Keyring({}, interactive=False, bound=5)
-    before = set(sys.modules)
-    with pytest.raises(tokenstore.KeyringUnusable, match="no D-Bus session bus"):
-        keyring.get(tokenstore.SERVICE_PREFIX + "x", "y")
-    assert not any(m.startswith("keyring") for m in set(sys.modules) - before)
+    probe = (
+        "import sys\n"
+        "from credplugin import tokenstore\n"
+        "k = tokenstore.Keyring({}, interactive=False, bound=5)\n"
+        "try:\n"
+        "    k.get('x')\n"
+        "except tokenstore.KeyringUnusable as exc:\n"
+        "    print(exc)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('keyring', 'secretstorage', 'jeepney')))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert run.stdout.splitlines() == ["no D-Bus session bus", "[]"]

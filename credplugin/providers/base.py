@@ -123,8 +123,10 @@ class Declaration:
         """How long another process waits for this provider's fetch: longer than the
         holder may take, so that a waiter never gives up on a fetch that is still allowed
         to finish. Known before the fetch code loads: a waiter that finds the credential
-        fetched never pays for an SDK import."""
-        return self.deadline_seconds(values, timeout) + 5
+        fetched never pays for an SDK import. The holder may also wait on the keyring,
+        outside the fetch: one bound of min(timeout, 10) s per refresh (tokenstore)."""
+        keyring = 0.0 if values.get("token_store") == "file" else min(timeout, 10.0)
+        return self.deadline_seconds(values, timeout) + 5 + keyring
 
     def problems(self, values: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
         """What would stop a fetch with these values on this machine, found without fetching

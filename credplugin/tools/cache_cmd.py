@@ -129,17 +129,22 @@ def clear(
         chosen.add(matches[0])
     removed = 0
     kept_for_keyring = 0
+    # One keyring for the command: after it fails once, the other entries are not waited on.
+    keyring = tokenstore.Keyring(
+        os.environ, interactive=_stdin_is_tty(), bound=tokenstore.KEYRING_SECONDS
+    )
     for key in sorted(chosen):
         entry, _ = store.read(key)
-        if entry is not None and tokenstore.reference_of(entry):
-            # The item first: without the entry, nothing would point at it any more.
-            why = tokenstore.forget(
-                entry, os.environ, interactive=_stdin_is_tty(), bound=tokenstore.KEYRING_SECONDS
-            )
-            if why:
+        try:
+            # The item first: without the entry, nothing would say that it exists.
+            keyring_item = entry is not None and tokenstore.in_keyring(entry)
+            if keyring_item or (entry is None and key in entry_keys):
+                keyring.delete(key)  # an unreadable entry's item too, where one may be
+        except tokenstore.KeyringUnusable as exc:
+            if keyring_item:
                 click.echo(
                     f"left {key[:12]}: its refresh token is in the keyring, which did not "
-                    f"answer ({why}); run this again when it does",
+                    f"answer ({exc}); run this again when it does",
                     err=True,
                 )
                 kept_for_keyring += 1
@@ -150,6 +155,14 @@ def clear(
             click.echo(
                 f"left the lock of {key[:12]}: another credplugin process holds it now", err=True
             )
+    if everything:
+        try:
+            # Items whose entries are gone (a deleted cache directory): all of credplugin's.
+            swept = keyring.delete_all()
+        except tokenstore.KeyringUnusable:
+            swept = None
+        if swept:
+            click.echo(f"removed {swept} more keyring item(s) of credplugin", err=True)
     click.echo(f"removed {removed} cached credential(s) from {store.directory}", err=True)
     if kept_for_keyring:
         raise SystemExit(1)

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -42,8 +43,9 @@ class Findings:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.broken = False
-        # --token-store of the cached credplugin entries seen: checked once each at the end.
-        self.token_stores: set[str] = set()
+        # --token-store of the cached credplugin entries seen, with the environment of the
+        # first entry using it (its exec env applied): checked once each at the end.
+        self.token_stores: dict[str, Mapping[str, str]] = {}
 
     def add(self, level: str, where: str, message: str) -> None:
         self.lines.append(f"{level:5} {where}: {message}")
@@ -85,8 +87,8 @@ def doctor(kubeconfig: str | None, only_context: str | None) -> None:
         raise click.ClickException(f"no contexts in {', '.join(existing)}")
     for name, context in sorted(contexts.items()):
         check_context(name, context, config, findings)
-    for choice in sorted(findings.token_stores):
-        check_token_store(choice, findings)
+    for choice, environ in sorted(findings.token_stores.items()):
+        check_token_store(choice, environ, findings)
     click.echo("\n".join(findings.lines))
     if findings.broken:
         raise SystemExit(1)
@@ -298,7 +300,7 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
     if not call.cached:
         findings.add("OK", where, f"credplugin {name}: fetched on every call (not cached)")
         return
-    findings.token_stores.add(str(call.values["token_store"]))
+    findings.token_stores.setdefault(str(call.values["token_store"]), call.environ)
     cached, why = call.store().read(call.key)
     now = time.time()
     margin = float(call.values["refresh_margin"])
@@ -306,7 +308,7 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
         left = cached.credential.seconds_left(now)
         state = "no expiry" if left is None else f"{left / 60:.0f} min left"
         findings.add("OK", where, f"credplugin {name}: cached credential ({state})")
-    elif cached is not None and tokenstore.reference_of(cached):
+    elif cached is not None and tokenstore.in_keyring(cached):
         findings.add(
             "OK",
             where,
@@ -323,14 +325,14 @@ def cache_state(where: str, call: Invocation, findings: Findings) -> None:
         findings.add("OK", where, f"credplugin {name}: will fetch at the next use ({why})")
 
 
-def check_token_store(choice: str, findings: Findings) -> None:
+def check_token_store(choice: str, environ: Mapping[str, str], findings: Findings) -> None:
     """Where refresh tokens go under `choice`, and whether the keyring answers now (asked as
     kubectl would run us: without a person, so a locked keyring is reported, not opened)."""
     where = f"token store {choice}"
     if choice == tokenstore.FILE:
         findings.add("OK", where, "refresh tokens are kept in the 0600 cache files")
         return
-    keyring = tokenstore.Keyring(os.environ, interactive=False, bound=5.0)
+    keyring = tokenstore.Keyring(environ, interactive=False, bound=5.0)
     try:
         backend = keyring.describe()
     except tokenstore.KeyringUnusable as exc:
