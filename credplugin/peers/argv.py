@@ -36,6 +36,35 @@ class Flag:
     ignore: str | None = None
 
 
+# klog, the Go logging flags of gke-gcloud-auth-plugin and int128 kubelogin: -v is read as our
+# verbosity (Conversion.verbosity_of_klog); the rest only change where Go logs went.
+_KLOG = "a logging option"
+KLOG_FLAGS: tuple[Flag, ...] = (
+    Flag("v", short="v"),
+    *(
+        Flag(name, value=False, ignore=_KLOG)
+        for name in (
+            "logtostderr",
+            "alsologtostderr",
+            "skip_headers",
+            "skip_log_headers",
+            "one_output",
+            "add_dir_header",
+        )
+    ),
+    *(
+        Flag(name, ignore=_KLOG)
+        for name in (
+            "log_dir",
+            "log_file",
+            "log_file_max_size",
+            "stderrthreshold",
+            "vmodule",
+            "log_backtrace_at",
+        )
+    ),
+)
+
 Record = Callable[[Flag, str], None]
 
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from credplugin.peers.argv import Flag, parse
+from credplugin.peers.argv import KLOG_FLAGS, Flag, parse
 from credplugin.peers.model import Conversion, Unconvertible
-
-_KLOG = "a logging option"
 
 IMPERSONATION_SOURCE_NOTE = (
     "the plugin impersonated with the active gcloud account; credplugin "
@@ -32,29 +30,7 @@ FLAGS = (
     Flag("location", refuse="used only for Distributed Cloud Edge, which has no equivalent"),
     Flag("cluster", refuse="used only for Distributed Cloud Edge, which has no equivalent"),
     Flag("version", value=False, refuse="it prints the version, not a credential"),
-    Flag("v", short="v"),
-    *(
-        Flag(name, value=False, ignore=_KLOG)
-        for name in (
-            "logtostderr",
-            "alsologtostderr",
-            "skip_headers",
-            "skip_log_headers",
-            "one_output",
-            "add_dir_header",
-        )
-    ),
-    *(
-        Flag(name, ignore=_KLOG)
-        for name in (
-            "log_dir",
-            "log_file",
-            "log_file_max_size",
-            "stderrthreshold",
-            "vmodule",
-            "log_backtrace_at",
-        )
-    ),
+    *KLOG_FLAGS,
 )
 # With this set, the plugin (and gcloud) return it as the token, unrefreshed.
 STATIC_TOKEN_ENV = "CLOUDSDK_AUTH_ACCESS_TOKEN"  # noqa: S105 - a variable name

@@ -14,13 +14,12 @@ from collections.abc import Mapping
 
 from credplugin.errors import UsageError
 from credplugin.flows.loopback import parse_listen_address
-from credplugin.peers.argv import Args, Flag, parse, split_csv
+from credplugin.peers.argv import KLOG_FLAGS, Args, Flag, parse, split_csv
 from credplugin.peers.model import Conversion, Site, Unconvertible, decode_pem_data
 from credplugin.providers.oidc.fetch import RESERVED_PARAMS
 from credplugin.providers.oidc.peers import INT128_REDIRECT
 
 _NO_EFFECT = "no effect on the credential"
-_KLOG = "a logging option"
 BROWSER_GRANTS = ("authcode", "device-code")
 LOGIN_HINT_PARAM = "login_hint"
 # The flags about the login page, and those each grant of int128 uses.
@@ -93,29 +92,7 @@ FLAGS = (
     Flag("oidc-redirect-url-hostname"),
     Flag("oidc-redirect-url-authcode-keyboard"),
     # klog, the Go logging flags every int128 command takes.
-    Flag("v", short="v"),
-    *(
-        Flag(name, value=False, ignore=_KLOG)
-        for name in (
-            "logtostderr",
-            "alsologtostderr",
-            "skip_headers",
-            "skip_log_headers",
-            "one_output",
-            "add_dir_header",
-        )
-    ),
-    *(
-        Flag(name, ignore=_KLOG)
-        for name in (
-            "log_dir",
-            "log_file",
-            "log_file_max_size",
-            "stderrthreshold",
-            "vmodule",
-            "log_backtrace_at",
-        )
-    ),
+    *KLOG_FLAGS,
 )
 
 
