@@ -12,15 +12,13 @@ converted while it is given: the reason) or `ignore` (dropped, with the reason r
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from credplugin import peerargs
+from credplugin.errors import UsageError
+from credplugin.peerargs import GO_FALSE, GO_TRUE
 from credplugin.peers.model import Unconvertible
-
-# Go's strconv.ParseBool, which pflag uses for `--flag=VALUE` on a boolean.
-GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 @dataclass(frozen=True)
@@ -113,12 +111,20 @@ class Args:
 
 
 def split_csv(value: str, name: str) -> list[str]:
-    """pflag's StringSlice reading of one value: encoding/csv, one record."""
+    """pflag's StringSlice reading of one value: Go's encoding/csv, one record (the same
+    reading as `credplugin <provider>` gives a peer's argv)."""
     try:
-        rows = list(csv.reader([value], strict=True))
-    except csv.Error:
+        return peerargs.split_csv(f"--{name}", value)
+    except UsageError:
         raise Unconvertible(f"--{name}={value!r} is not a comma-separated list") from None
-    return rows[0] if rows else []
+
+
+def string_to_string(value: str, name: str) -> list[tuple[str, str]]:
+    """pflag's StringToString reading of one value (peerargs.string_to_string)."""
+    try:
+        return peerargs.string_to_string(f"--{name}", value)
+    except UsageError:
+        raise Unconvertible(f"--{name} {value!r} is not KEY=VALUE") from None
 
 
 def parse(argv: Sequence[str], flags: Iterable[Flag], *, go: bool) -> Args:

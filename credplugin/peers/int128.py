@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from credplugin.errors import UsageError
 from credplugin.flows.loopback import parse_listen_address
-from credplugin.peers.argv import KLOG_FLAGS, Args, Flag, parse, split_csv
+from credplugin.peers.argv import KLOG_FLAGS, Args, Flag, parse, string_to_string
 from credplugin.peers.model import Conversion, Site, Unconvertible, decode_pem_data
 from credplugin.providers.oidc.fetch import RESERVED_PARAMS
 from credplugin.providers.oidc.peers import INT128_REDIRECT
@@ -156,17 +156,7 @@ def _extra_params(conversion: Conversion, parsed: Args, grant: str) -> None:
                 f"--oidc-auth-request-extra-params={raw}: the brackets `oidc-login setup` "
                 "prints were removed (int128 sent them as part of the key and value)"
             )
-        if "=" not in value:
-            raise Unconvertible(f"--oidc-auth-request-extra-params {raw!r} is not KEY=VALUE")
-        if value.count("=") == 1:
-            pairs = [value.strip('"')]
-        else:
-            pairs = split_csv(value, "oidc-auth-request-extra-params")
-        for pair in pairs:
-            key, eq, item = pair.partition("=")
-            if not eq:
-                raise Unconvertible(f"--oidc-auth-request-extra-params {raw!r} is not KEY=VALUE")
-            params[key] = item
+        params.update(string_to_string(value, "oidc-auth-request-extra-params"))
     if not params:
         return
     if grant in ("authcode", "authcode-keyboard"):
