@@ -63,14 +63,21 @@ class Credential:
     def with_issued(self, now: float) -> Credential:
         if self.issued_at is not None:
             return self
+        return self._copy(issued_at=now, refresh=self.refresh)
+
+    def with_refresh(self, refresh: Mapping[str, Any]) -> Credential:
+        """The same credential with other refresh material (tokenstore moves it)."""
+        return self._copy(issued_at=self.issued_at, refresh=refresh)
+
+    def _copy(self, *, issued_at: float | None, refresh: Mapping[str, Any]) -> Credential:
         return Credential(
             self.token,
             client_certificate_data=self.client_certificate_data,
             client_key_data=self.client_key_data,
             expires_at=self.expires_at,
-            issued_at=now,
+            issued_at=issued_at,
             identity=self.identity,
-            refresh=self.refresh,
+            refresh=refresh,
         )
 
     def seconds_left(self, now: float) -> float | None:

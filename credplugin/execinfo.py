@@ -7,6 +7,7 @@ v1beta1 when nobody asked; `spec.interactive` says whether stdin belongs to a pe
 
 from __future__ import annotations
 
+import os
 import time
 
 from credplugin import fastjson
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
     from typing import Any
 
     from credplugin.credential import Credential
+
+
+def stdin_is_tty() -> bool:
+    """Whether a person may be at stdin: what `spec.interactive` says when kubectl is not
+    there to say it (a run by hand, a tool)."""
+    try:
+        return os.isatty(0)
+    except OSError:
+        return False
+
 
 GROUP = "client.authentication.k8s.io"
 V1 = GROUP + "/v1"

@@ -81,7 +81,7 @@ def run(
     provider: Declaration, command_line: Mapping[str, Any], environ: Mapping[str, str]
 ) -> tuple[Credential, str]:
     request = execinfo.parse_request(
-        environ.get(execinfo.ENV), command_line.get("api_version"), _stdin_is_tty()
+        environ.get(execinfo.ENV), command_line.get("api_version"), execinfo.stdin_is_tty()
     )
     for warning in request.warnings:
         log.warn(warning)
@@ -273,13 +273,6 @@ def _time_left(credential: Credential, now: float) -> str:
     if left is None:
         return "no expiry"
     return f"expires in {left / 60:.1f} min" if left >= 0 else "expired"
-
-
-def _stdin_is_tty() -> bool:
-    try:
-        return os.isatty(0)
-    except OSError:
-        return False
 
 
 def _fail(exc: CredpluginError, cause: BaseException | None = None) -> int:

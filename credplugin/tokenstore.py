@@ -92,23 +92,11 @@ def label(provider: str, summary: Mapping[str, Any], identity: str | None) -> st
     return LABEL_PREFIX + text
 
 
-def _with_refresh(credential: Credential, refresh: Mapping[str, Any]) -> Credential:
-    return Credential(
-        credential.token,
-        client_certificate_data=credential.client_certificate_data,
-        client_key_data=credential.client_key_data,
-        expires_at=credential.expires_at,
-        issued_at=credential.issued_at,
-        identity=credential.identity,
-        refresh=refresh,
-    )
-
-
 def _stripped(entry: Entry, secrets: Mapping[str, Any] | None) -> Entry:
     return Entry(
         entry.key,
         entry.provider,
-        _with_refresh(entry.credential, {}),
+        entry.credential.with_refresh({}),
         entry.created_at,
         entry.summary,
         secrets=secrets,
@@ -167,7 +155,7 @@ class TokenStore:
         if not isinstance(material, dict):
             log.warn("the keyring item for this entry is not credplugin's; ignored")
             return entry.credential
-        return _with_refresh(entry.credential, material)
+        return entry.credential.with_refresh(material)
 
     def keep(self, entry: Entry, previous: Entry | None) -> Entry:
         """The entry to write to the file, its long-lived material stored per the choice.

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from credplugin import tokenstore
+from credplugin import execinfo, tokenstore
 from credplugin.cache import CacheStore, default_dir
 from credplugin.tools.durations import duration, relative
 from credplugin.tools.group import Group
@@ -131,7 +131,7 @@ def clear(
     kept_for_keyring = 0
     # One keyring for the command: after it fails once, the other entries are not waited on.
     keyring = tokenstore.Keyring(
-        os.environ, interactive=_stdin_is_tty(), bound=tokenstore.KEYRING_SECONDS
+        os.environ, interactive=execinfo.stdin_is_tty(), bound=tokenstore.KEYRING_SECONDS
     )
     for key in sorted(chosen):
         entry, _ = store.read(key)
@@ -166,10 +166,3 @@ def clear(
     click.echo(f"removed {removed} cached credential(s) from {store.directory}", err=True)
     if kept_for_keyring:
         raise SystemExit(1)
-
-
-def _stdin_is_tty() -> bool:
-    try:
-        return os.isatty(0)
-    except OSError:
-        return False
